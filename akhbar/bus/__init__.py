@@ -1,0 +1,113 @@
+"""The bus: topics of keyed messages, consumer groups and committed offsets.
+
+Two backends keep one contract (the same test suite runs against both):
+
+* `kafka`: Apache Kafka through kafka-python, for deployments that scale out by
+  running more processes in a consumer group.
+* `embedded`: a durable log in one SQLite file, the default when no Kafka is
+  configured, so a single machine needs no infrastructure.
+
+The contract, which the runner relies on:
+
+* Messages with the same key land in the same partition and are read in the order
+  they were sent.
+* `Producer.flush()` returns only when everything sent before it is stored, and
+  raises BusError otherwise; nothing sent since the last successful flush may be
+  assumed stored.
+* `Consumer.commit()` stores the next offset to read per partition. After a crash,
+  a consumer of the same group starts from the last commit, so what was read but
+  not committed is delivered again (at least once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from akhbar.config import BusSettings
+
+Headers = tuple[tuple[str, bytes], ...]
+TopicPartition = tuple[str, int]
+RevokeCallback = Callable[[list[TopicPartition]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stored message, as a consumer reads it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = field(default=())
+    timestamp_ms: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+class Producer(Protocol):
+    """Sends messages; `flush` is the point after which they are known to be stored."""
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
+    ) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until all sent messages are stored; raise BusError if any was not."""
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    """Reads a group's share of its topics; positions survive only through `commit`."""
+
+    def poll(self, timeout: float, max_records: int) -> list[Message]:
+        """Up to `max_records` messages, waiting at most `timeout` seconds for the first."""
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Store the next offset to read for each partition; raise BusError on failure."""
+
+    def rewind(self) -> None:
+        """Go back to the last committed offset of every assigned partition."""
+
+    def pause(self) -> None:
+        """Stop returning messages from `poll` (while a sink cannot take them)."""
+
+    def resume(self) -> None: ...
+
+    def at_end(self) -> bool:
+        """True when every assigned partition has been read to its end."""
+
+    def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    """Makes producers and consumers over one backend."""
+
+    def ensure_topics(self, topics: Iterable[str]) -> None:
+        """Create the topics that do not exist yet."""
+
+    def producer(self) -> Producer: ...
+
+    def consumer(
+        self, group: str, topics: Sequence[str], on_revoke: RevokeCallback | None = None
+    ) -> Consumer:
+        """A consumer in `group`; `on_revoke` runs before partitions move elsewhere."""
+
+    def close(self) -> None: ...
+
+
+def open_bus(settings: BusSettings) -> Bus:
+    """The bus the settings name: Kafka when configured, the embedded log otherwise."""
+    if settings.resolved_backend == "kafka":
+        from akhbar.bus.kafka import KafkaBus
+
+        return KafkaBus(settings)
+    from akhbar.bus.embedded import EmbeddedBus
+
+    return EmbeddedBus(settings)

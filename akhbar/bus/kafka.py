@@ -1,0 +1,216 @@
+"""The Kafka bus, through kafka-python: the only module that imports the Kafka client.
+
+Producers send with acks=all and idempotence, so a retried send is stored once
+and `flush()` means every in-sync replica has it. Consumers join a consumer
+group with auto-commit off; the runner commits offset+1 only after the outputs
+of those messages are flushed, which gives at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+from kafka.structs import TopicPartition as KafkaTopicPartition
+
+from akhbar.bus import Headers, Message, RevokeCallback, TopicPartition
+from akhbar.errors import BusError
+
+if TYPE_CHECKING:
+    from akhbar.config import BusSettings, KafkaSettings
+
+# kafka-python's default flush waits forever; a broker that is down must surface
+# as an error the runner can act on instead.
+DEFAULT_FLUSH_TIMEOUT_S = 60.0
+# How long a commit or a metadata lookup may block before it counts as failed.
+REQUEST_TIMEOUT_MS = 30_000
+
+
+def _client_options(settings: KafkaSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        if settings.sasl_password is not None:
+            options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    if settings.ssl_cafile:
+        options["ssl_cafile"] = str(settings.ssl_cafile)
+    return options
+
+
+class KafkaBus:
+    """A Bus over an Apache Kafka cluster."""
+
+    def __init__(self, settings: BusSettings) -> None:
+        assert settings.kafka is not None
+        self._settings = settings
+        self._kafka = settings.kafka
+        self._options = _client_options(settings.kafka)
+
+    def ensure_topics(self, topics: Iterable[str]) -> None:
+        admin = KafkaAdminClient(**self._options, request_timeout_ms=REQUEST_TIMEOUT_MS)
+        try:
+            missing = set(topics) - set(admin.list_topics())
+            if not missing:
+                return
+            spec = {
+                "num_partitions": self._settings.partitions,
+                "replication_factor": self._settings.replication_factor,
+            }
+            # Another process may create one between the listing and now.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(
+                    {topic: dict(spec) for topic in sorted(missing)}, wait_for_metadata=True
+                )
+        except KafkaError as exc:
+            raise BusError(f"could not create topics {sorted(topics)}: {exc}") from exc
+        finally:
+            admin.close()
+
+    def producer(self) -> KafkaBusProducer:
+        return KafkaBusProducer(self._options, self._kafka)
+
+    def consumer(
+        self, group: str, topics: Sequence[str], on_revoke: RevokeCallback | None = None
+    ) -> KafkaBusConsumer:
+        return KafkaBusConsumer(self._options, self._kafka, group, topics, on_revoke)
+
+    def close(self) -> None:
+        """Nothing to release: each producer and consumer owns its connections."""
+
+
+class KafkaBusProducer:
+    """A KafkaProducer that remembers every send until `flush` has checked it."""
+
+    def __init__(self, options: dict[str, Any], settings: KafkaSettings) -> None:
+        self._producer = KafkaProducer(
+            **options,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.linger_ms,
+            batch_size=settings.batch_size,
+            max_request_size=settings.max_message_bytes,
+            compression_type=settings.compression,
+        )
+        self._pending: list[Any] = []
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
+    ) -> None:
+        try:
+            future = self._producer.send(topic, value=value, key=key, headers=list(headers))
+        except KafkaError as exc:
+            raise BusError(f"could not send to {topic}: {exc}") from exc
+        self._pending.append(future)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            self._producer.flush(timeout=timeout or DEFAULT_FLUSH_TIMEOUT_S)
+        except KafkaError as exc:
+            raise BusError(f"flush did not complete: {exc}") from exc
+        failed = [future for future in pending if not future.succeeded()]
+        if failed:
+            first = failed[0].exception
+            raise BusError(f"{len(failed)} of {len(pending)} messages were not stored: {first}")
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+class _RevokeListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoke: RevokeCallback | None) -> None:
+        self._on_revoke = on_revoke
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._on_revoke is not None and revoked:
+            self._on_revoke([(tp.topic, tp.partition) for tp in revoked])
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        """Positions come from the group's committed offsets; nothing to do."""
+
+
+class KafkaBusConsumer:
+    """A KafkaConsumer in a group, auto-commit off, read from the earliest offset."""
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        settings: KafkaSettings,
+        group: str,
+        topics: Sequence[str],
+        on_revoke: RevokeCallback | None,
+    ) -> None:
+        self._consumer = KafkaConsumer(
+            **options,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            fetch_max_bytes=settings.fetch_max_bytes,
+            max_partition_fetch_bytes=settings.max_message_bytes,
+            request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
+        )
+        self._consumer.subscribe(topics=list(topics), listener=_RevokeListener(on_revoke))
+
+    def poll(self, timeout: float, max_records: int) -> list[Message]:
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise BusError(f"poll failed: {exc}") from exc
+        return [
+            Message(
+                r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp
+            )
+            for records in batches.values()
+            for r in records
+        ]
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        request = {
+            KafkaTopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items()
+        }
+        try:
+            self._consumer.commit(request, timeout_ms=REQUEST_TIMEOUT_MS)
+        except KafkaError as exc:
+            raise BusError(f"commit failed: {exc}") from exc
+
+    def rewind(self) -> None:
+        for tp in self._consumer.assignment():
+            committed = self._consumer.committed(tp, timeout_ms=REQUEST_TIMEOUT_MS)
+            if committed is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+
+    def pause(self) -> None:
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._consumer.resume(*self._consumer.paused())
+
+    def at_end(self) -> bool:
+        assignment = self._consumer.assignment()
+        if not assignment:
+            return False  # not yet part of the group: nothing proves we are caught up
+        ends = self._consumer.end_offsets(list(assignment), timeout_ms=REQUEST_TIMEOUT_MS)
+        return all(
+            self._consumer.position(tp, timeout_ms=REQUEST_TIMEOUT_MS) >= ends[tp]
+            for tp in assignment
+        )
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False, timeout_ms=10_000)

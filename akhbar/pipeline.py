@@ -1,0 +1,158 @@
+"""The pipeline: which stages exist and how topics connect them.
+
+    archive ──► articles.cleaned ──► normalize ──► articles.normalized
+            ──► enrich ──► articles.enriched ──► jsonl
+
+`run_pipeline` runs every stage of one process in its own thread over one bus;
+`akhbar stage NAME` runs a single stage, for deployments over Kafka.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from akhbar.bus import Bus
+from akhbar.config import Settings
+from akhbar.errors import StageFailed
+from akhbar.logs import get_logger
+from akhbar.metrics import Metrics
+from akhbar.runner import SourceRunner, Stage, StageRunner, step_identity
+from akhbar.topics import Topics
+from ingest import archive
+from processors import enrich, normalize
+from sinks import jsonl
+
+
+def processing_stages(settings: Settings) -> list[Stage]:
+    """The consumer stages, upstream first."""
+    topics = Topics(settings.bus.topic_prefix)
+    stages = [
+        Stage(
+            normalize.NAME,
+            normalize.VERSION,
+            topics.cleaned,
+            normalize.normalize,
+            output_topic=topics.normalized,
+        ),
+        Stage(
+            enrich.NAME,
+            enrich.VERSION,
+            topics.normalized,
+            enrich.enrich,
+            output_topic=topics.enriched,
+        ),
+    ]
+    if settings.sinks.jsonl.enabled:
+        directory = settings.sinks.jsonl.dir
+        stages.append(
+            Stage(
+                jsonl.NAME,
+                jsonl.VERSION,
+                topics.enriched,
+                step_identity,
+                sink=lambda: jsonl.JsonlSink(directory),
+            )
+        )
+    return stages
+
+
+def archive_runner(
+    settings: Settings, bus: Bus, metrics: Metrics, stop: threading.Event
+) -> SourceRunner | None:
+    if not settings.archive.paths:
+        return None
+    source = archive.ArchiveSource(settings.archive.paths, settings.archive.state_path)
+    return SourceRunner(
+        bus, source, Topics(settings.bus.topic_prefix).cleaned, settings.runner, metrics, stop
+    )
+
+
+STAGE_NAMES = ("archive", normalize.NAME, enrich.NAME, jsonl.NAME)
+
+
+@dataclass
+class PipelineRun:
+    """The outcome of one `run_pipeline`: failures by stage, and each stage's stats."""
+
+    failures: dict[str, BaseException] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def run_pipeline(
+    settings: Settings,
+    bus: Bus,
+    metrics: Metrics,
+    stop: threading.Event,
+    once: bool = False,
+    only: str | None = None,
+) -> PipelineRun:
+    """Run the stages (or only the one named) until stop is set.
+
+    With `once`, every stage exits after its upstream has finished and its input
+    is drained: a finite import runs through the whole pipeline and the process ends.
+    """
+    log = get_logger(stage="pipeline")
+    result = PipelineRun()
+    jobs: list[tuple[str, Callable[[threading.Event | None], Any]]] = []
+    source = archive_runner(settings, bus, metrics, stop)
+    if source is not None and only in (None, "archive"):
+        jobs.append(("archive", lambda _upstream: source.run(until_exhausted=once)))
+    for stage in processing_stages(settings):
+        if only in (None, stage.name):
+            runner = StageRunner(
+                bus, stage, settings.runner, metrics, stop, group_prefix=settings.bus.topic_prefix
+            )
+            jobs.append((stage.name, _stage_job(runner, once)))
+    if only is not None and not jobs:
+        raise StageFailed(f"no stage named {only!r} is configured; stages: {STAGE_NAMES}")
+
+    # The first job has no upstream in this process: in `once` mode it drains at once.
+    upstream_done: threading.Event | None = threading.Event() if once else None
+    if upstream_done is not None:
+        upstream_done.set()
+    threads = []
+    for name, job in jobs:
+        done = threading.Event()
+        thread = threading.Thread(
+            target=_run_job,
+            name=f"stage-{name}",
+            daemon=True,
+            args=(name, job, upstream_done, done, stop, result, log),
+        )
+        thread.start()
+        threads.append(thread)
+        upstream_done = done
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    return result
+
+
+def _stage_job(runner: StageRunner, once: bool) -> Callable[[threading.Event | None], Any]:
+    return lambda upstream: runner.run(drain_after=upstream if once else None)
+
+
+def _run_job(
+    name: str,
+    job: Callable[[threading.Event | None], Any],
+    upstream: threading.Event | None,
+    done: threading.Event,
+    stop: threading.Event,
+    result: PipelineRun,
+    log: Any,
+) -> None:
+    try:
+        result.stats[name] = job(upstream)
+    except BaseException as exc:  # a failed stage stops the whole process, uncommitted
+        result.failures[name] = exc
+        log.error("stage failed; stopping the pipeline", failed_stage=name, error=repr(exc))
+        stop.set()
+    finally:
+        done.set()

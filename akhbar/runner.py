@@ -1,0 +1,496 @@
+"""The stage runner: poll, step, produce or hand to a sink, flush and commit.
+
+A stage is a plain function `Article -> Article | None` between an input topic
+and either an output topic or a sink. The runner owns everything around it:
+
+* `None` from the step drops the message (counted); `InvalidArticle` sends the
+  original message to the input topic's dead-letter twin with the reason and
+  moves on; any other exception is retried with capped exponential backoff and
+  jitter, and if it persists the stage stops without committing what is in hand,
+  so a restart sees those messages again.
+* On a timer (and at shutdown) the outputs are flushed, then offset+1 of every
+  processed message is committed. A flush that fails commits nothing: the
+  outputs since the last commit are forgotten, the consumer goes back to the last
+  commit, waits with backoff (paused, still in its group) and reads them again.
+* A stop request (SIGTERM/SIGINT) finishes the message in hand, flushes, commits
+  and closes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from threading import Event
+from typing import Any, Protocol
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential_jitter,
+)
+
+from akhbar.article import Article, decode_article
+from akhbar.bus import Bus, Message, Producer, TopicPartition
+from akhbar.config import RunnerSettings
+from akhbar.errors import AkhbarError, InvalidArticle, StageFailed
+from akhbar.logs import get_logger
+from akhbar.metrics import Metrics
+from akhbar.topics import dead_letter_topic
+
+Step = Callable[[Article], Article | None]
+Decode = Callable[[bytes], Article]
+
+# Dead-letter headers: why, where and by whom a message was given up on.
+HEADER_ERROR = "akhbar.error"
+HEADER_ERROR_TYPE = "akhbar.error_type"
+HEADER_STAGE = "akhbar.stage"
+HEADER_SOURCE = "akhbar.source"
+HEADER_RETRIES = "akhbar.retries"
+
+
+class Sink(Protocol):
+    """Where a sink stage puts articles.
+
+    `add` is called for every article in order; `flush` when the runner is about
+    to commit. `flush` either stores everything added since the last flush or
+    raises; after it raises, the sink forgets what it held, because the runner
+    goes back to the last commit and adds those articles again.
+    """
+
+    def add(self, article: Article) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TopicOutput:
+    """A processor's output: articles produced to a topic, keyed by id."""
+
+    def __init__(self, producer: Producer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    def add(self, article: Article) -> None:
+        self._producer.send(self._topic, article.to_bytes(), key=article.id.encode())
+
+    def flush(self) -> None:
+        self._producer.flush()
+
+    def close(self) -> None:
+        """The producer is shared with dead letters; the runner closes it."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline, between an input topic and an output (topic or sink)."""
+
+    name: str
+    version: str
+    input_topic: str
+    step: Step
+    output_topic: str | None = None
+    sink: Callable[[], Sink] | None = None
+    decode: Decode = decode_article
+    # Steps that wait on the outside world (fetching pages) run under the
+    # runner's step_timeout_s; pure CPU steps run inline, which is faster.
+    bounded: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.output_topic is None) == (self.sink is None):
+            raise ValueError(f"stage {self.name}: give exactly one of output_topic and sink")
+
+
+@dataclass
+class RunStats:
+    consumed: int = 0
+    produced: int = 0
+    dropped: int = 0
+    dead_lettered: int = 0
+    commits: int = 0
+
+
+class _Interrupted(Exception):
+    """A stop was requested while a message was being retried; leave it uncommitted."""
+
+
+class StepTimeout(InvalidArticle):
+    """The step ran past step_timeout_s; the message is dead-lettered, not retried forever."""
+
+
+@dataclass
+class StageRunner:
+    """Runs one stage until stopped, drained, or out of budget.
+
+    `run()` returns normally after a stop request or when a limit is reached, and
+    raises StageFailed when a message keeps failing; in that case nothing since
+    the last commit is committed.
+    """
+
+    bus: Bus
+    stage: Stage
+    settings: RunnerSettings
+    metrics: Metrics
+    stop: Event = field(default_factory=Event)
+    group_prefix: str = ""
+    stats: RunStats = field(default_factory=RunStats)
+
+    def __post_init__(self) -> None:
+        self.log = get_logger(stage=self.stage.name)
+        self._pending: dict[TopicPartition, int] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._failed_flushes = 0
+
+    @property
+    def group(self) -> str:
+        return f"{self.group_prefix}akhbar.{self.stage.name}"
+
+    def run(
+        self,
+        max_messages: int | None = None,
+        timeout: float | None = None,
+        drain_after: Event | None = None,
+    ) -> RunStats:
+        """Process messages until stop is set, `max_messages` are read, `timeout`
+        seconds pass, or (`drain_after` set) the input is read to its end."""
+        self._dead_letter_topic = dead_letter_topic(self.stage.input_topic)
+        self.bus.ensure_topics(
+            [
+                self.stage.input_topic,
+                self._dead_letter_topic,
+                *([self.stage.output_topic] if self.stage.output_topic else []),
+            ]
+        )
+        self._producer = self.bus.producer()
+        self._output: Sink = (
+            TopicOutput(self._producer, self.stage.output_topic)
+            if self.stage.output_topic
+            else self.stage.sink()  # type: ignore[misc]
+        )
+        self._consumer = self.bus.consumer(
+            self.group, [self.stage.input_topic], on_revoke=self._on_revoke
+        )
+        self.log.info(
+            "stage started",
+            group=self.group,
+            input=self.stage.input_topic,
+            output=self.stage.output_topic or "sink",
+        )
+        try:
+            self._loop(max_messages, timeout, drain_after)
+            self._checkpoint()
+        finally:
+            self._close()
+        self.log.info("stage stopped", **vars(self.stats))
+        return self.stats
+
+    def _loop(
+        self, max_messages: int | None, timeout: float | None, drain_after: Event | None
+    ) -> None:
+        deadline = time.monotonic() + timeout if timeout else None
+        next_commit = time.monotonic() + self.settings.commit_interval_s
+        while not self.stop.is_set():
+            budget = self.settings.max_batch
+            if max_messages is not None:
+                budget = min(budget, max_messages - self.stats.consumed)
+                if budget <= 0:
+                    return
+            records = self._consumer.poll(self.settings.poll_timeout_s, budget)
+            for record in records:
+                if self.stop.is_set():
+                    break
+                try:
+                    self._handle(record)
+                except _Interrupted:
+                    break
+                self._pending[(record.topic, record.partition)] = record.offset + 1
+            if time.monotonic() >= next_commit:
+                self._checkpoint()
+                next_commit = time.monotonic() + self.settings.commit_interval_s
+            if deadline and time.monotonic() >= deadline:
+                return
+            if (
+                not records
+                and drain_after is not None
+                and drain_after.is_set()
+                and self._checkpoint()
+                and self._consumer.at_end()
+            ):
+                return
+
+    def _handle(self, record: Message) -> None:
+        self.stats.consumed += 1
+        self.metrics.messages_in.labels(self.stage.name).inc()
+        try:
+            article = self.stage.decode(record.value)
+            started = time.perf_counter()
+            result = self._run_step(article, record)
+            self.metrics.step_seconds.labels(self.stage.name).observe(time.perf_counter() - started)
+        except InvalidArticle as exc:
+            self._dead_letter(record, exc)
+            return
+        if result is None:
+            self.stats.dropped += 1
+            self.metrics.dropped.labels(self.stage.name).inc()
+            self.log.info("dropped", where=record.where, article_id=article.id, url=article.url)
+            return
+        self._output.add(result.stamped(self.stage.name, self.stage.version))
+        self.stats.produced += 1
+        self.metrics.messages_out.labels(self.stage.name).inc()
+
+    def _run_step(self, article: Article, record: Message) -> Article | None:
+        """The step's result; transient errors are retried here, not by the step."""
+        try:
+            return self._call_step(article)
+        except InvalidArticle:
+            raise
+        except Exception as first:  # the runner is the one place that catches everything
+            if self.settings.step_retries == 0:
+                raise self._gave_up(record, first) from first
+            self._log_retry(record, article, first, attempt=1)
+            self.stop.wait(self.settings.retry_backoff_initial_s)
+        try:
+            for attempt in self._retrying(record, article):
+                with attempt:
+                    return self._call_step(article)
+        except InvalidArticle:
+            raise
+        except Exception as exc:
+            if self.stop.is_set():
+                raise _Interrupted from exc
+            raise self._gave_up(record, exc) from exc
+        raise AssertionError("unreachable: the retry loop returns or raises")
+
+    def _gave_up(self, record: Message, exc: Exception) -> StageFailed:
+        return StageFailed(
+            f"stage {self.stage.name}: {record.where} failed "
+            f"{self.settings.step_retries + 1} times, last with {exc!r}"
+        )
+
+    def _retrying(self, record: Message, article: Article) -> Retrying:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self._log_retry(record, article, exc, attempt=state.attempt_number + 1)
+
+        return Retrying(
+            # The first attempt already failed outside this loop.
+            stop=stop_after_attempt(self.settings.step_retries) | stop_when_event_set(self.stop),
+            wait=wait_exponential_jitter(
+                multiplier=self.settings.retry_backoff_initial_s,
+                max=self.settings.retry_backoff_max_s,
+                jitter=self.settings.retry_backoff_initial_s,
+            ),
+            retry=retry_if_not_exception_type(InvalidArticle),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        """Back off, but wake at once when a stop is requested."""
+        self.stop.wait(seconds)
+
+    def _log_retry(
+        self, record: Message, article: Article, exc: BaseException | None, attempt: int
+    ) -> None:
+        self.metrics.retries.labels(self.stage.name).inc()
+        self.log.warning(
+            "step failed, will retry",
+            where=record.where,
+            article_id=article.id,
+            url=article.url,
+            attempt=attempt,
+            error=repr(exc),
+        )
+
+    def _call_step(self, article: Article) -> Article | None:
+        limit = self.settings.step_timeout_s
+        if not self.stage.bounded or limit is None:
+            return self.stage.step(article)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"step-{self.stage.name}"
+            )
+        future = self._executor.submit(self.stage.step, article)
+        try:
+            return future.result(timeout=limit)
+        except concurrent.futures.TimeoutError:
+            # The stuck thread cannot be killed; leave it and give the next message
+            # a fresh worker.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+            raise StepTimeout(f"step took longer than {limit:g} s") from None
+
+    def _dead_letter(self, record: Message, exc: InvalidArticle) -> None:
+        headers = (
+            *record.headers,
+            (HEADER_ERROR, str(exc).encode()),
+            (HEADER_ERROR_TYPE, type(exc).__name__.encode()),
+            (HEADER_STAGE, self.stage.name.encode()),
+            (HEADER_SOURCE, record.where.encode()),
+            (HEADER_RETRIES, b"0"),
+        )
+        self._producer.send(self._dead_letter_topic, record.value, key=record.key, headers=headers)
+        self.stats.dead_lettered += 1
+        self.metrics.dead_lettered.labels(self.stage.name, type(exc).__name__).inc()
+        self.log.warning(
+            "dead-lettered",
+            where=record.where,
+            reason=str(exc),
+            error_type=type(exc).__name__,
+            topic=self._dead_letter_topic,
+        )
+
+    def _checkpoint(self) -> bool:
+        """Flush outputs and dead letters, then commit; on failure go back to the last commit.
+
+        True when everything processed so far is committed.
+        """
+        if not self._pending:
+            return True
+        try:
+            self._output.flush()
+            self._producer.flush()
+            self._consumer.commit(self._pending)
+        except Exception as exc:
+            self._recover_from_failed_flush(exc)
+            return False
+        self._pending.clear()
+        self._failed_flushes = 0
+        self.stats.commits += 1
+        self.metrics.commits.labels(self.stage.name).inc()
+        return True
+
+    def _recover_from_failed_flush(self, exc: Exception) -> None:
+        self.metrics.flush_failures.labels(self.stage.name).inc()
+        self._pending.clear()
+        self._failed_flushes += 1
+        delay = min(
+            self.settings.retry_backoff_max_s,
+            self.settings.retry_backoff_initial_s * 2 ** (self._failed_flushes - 1),
+        )
+        self.log.error(
+            "flush failed; nothing committed, going back to the last commit",
+            error=repr(exc),
+            retry_in_s=round(delay, 2),
+        )
+        self._wait_paused(delay)
+        try:
+            self._consumer.rewind()
+        except AkhbarError as rewind_error:
+            self.log.error("rewind failed; will retry", error=repr(rewind_error))
+
+    def _wait_paused(self, delay: float) -> None:
+        """Wait without reading, but keep polling so Kafka keeps us in the group."""
+        self._consumer.pause()
+        deadline = time.monotonic() + delay
+        try:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                self._consumer.poll(min(0.5, deadline - time.monotonic()), 1)
+        finally:
+            self._consumer.resume()
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        """Commit what is done before Kafka hands these partitions to another member."""
+        self.log.info("partitions revoked", partitions=partitions)
+        self._checkpoint()
+
+    def _close(self) -> None:
+        for closer in (self._output.close, self._producer.close, self._consumer.close):
+            try:
+                closer()
+            except Exception as exc:  # closing must not hide the error that got us here
+                self.log.warning("close failed", error=repr(exc))
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def step_identity(article: Article) -> Article:
+    """A step that passes every article through unchanged."""
+    return article
+
+
+class Source(Protocol):
+    """Where a source stage reads new articles (archives now, feeds later).
+
+    `read` returns what is new now (possibly nothing); `commit` is called after
+    everything read so far is flushed to the bus, and must make a restart skip it.
+    """
+
+    name: str
+    version: str
+
+    @property
+    def exhausted(self) -> bool:
+        """True when nothing more will ever come (a finite import)."""
+
+    def read(self, max_items: int) -> list[Any]: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SourceRunner:
+    """Moves a Source's articles onto a topic; rejected items go to its dead-letter twin."""
+
+    bus: Bus
+    source: Source
+    topic: str
+    settings: RunnerSettings
+    metrics: Metrics
+    stop: Event = field(default_factory=Event)
+    stats: RunStats = field(default_factory=RunStats)
+
+    def run(self, until_exhausted: bool = False, idle_wait_s: float = 1.0) -> RunStats:
+        """Read, produce and flush until stopped (or, if asked, until the source is exhausted)."""
+        log = get_logger(stage=self.source.name)
+        dead_letters = dead_letter_topic(self.topic)
+        self.bus.ensure_topics([self.topic, dead_letters])
+        producer = self.bus.producer()
+        try:
+            next_flush = time.monotonic() + self.settings.commit_interval_s
+            while not self.stop.is_set():
+                items = self.source.read(self.settings.max_batch)
+                for item in items:
+                    self._send(producer, item, dead_letters, log)
+                if time.monotonic() >= next_flush or not items:
+                    producer.flush()
+                    self.source.commit()
+                    next_flush = time.monotonic() + self.settings.commit_interval_s
+                if not items:
+                    if until_exhausted and self.source.exhausted:
+                        break
+                    self.stop.wait(idle_wait_s)
+            producer.flush()
+            self.source.commit()
+        finally:
+            self.source.close()
+            producer.close()
+        log.info("source stopped", **vars(self.stats))
+        return self.stats
+
+    def _send(self, producer: Producer, item: Any, dead_letters: str, log: Any) -> None:
+        name = self.source.name
+        if isinstance(item, Article):
+            stamped = item.stamped(name, self.source.version)
+            producer.send(self.topic, stamped.to_bytes(), key=item.id.encode())
+            self.stats.produced += 1
+            self.metrics.messages_out.labels(name).inc()
+            return
+        headers = (
+            (HEADER_ERROR, item.reason.encode()),
+            (HEADER_ERROR_TYPE, b"InvalidArticle"),
+            (HEADER_STAGE, name.encode()),
+            (HEADER_SOURCE, item.where.encode()),
+        )
+        producer.send(dead_letters, item.raw, headers=headers)
+        self.stats.dead_lettered += 1
+        self.metrics.dead_lettered.labels(name, "InvalidArticle").inc()
+        log.warning("dead-lettered", where=item.where, reason=item.reason)

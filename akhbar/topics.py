@@ -1,0 +1,50 @@
+"""Topic names: the one place that says what flows where.
+
+    ingest ──► articles.cleaned ──► normalize ──► articles.normalized ──► enrich
+           ──► articles.enriched ──► sinks (jsonl, search)
+
+Every topic has a dead-letter twin, `<topic>.dlq`, for the messages a stage
+consuming it could never process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLEANED = "articles.cleaned"
+NORMALIZED = "articles.normalized"
+ENRICHED = "articles.enriched"
+PIPELINE_TOPICS = (CLEANED, NORMALIZED, ENRICHED)
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where a stage consuming `topic` puts the messages it could never process."""
+    return f"{topic}{DEAD_LETTER_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under a deployment's prefix (several pipelines can share one cluster)."""
+
+    prefix: str = ""
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def cleaned(self) -> str:
+        return self.name(CLEANED)
+
+    @property
+    def normalized(self) -> str:
+        return self.name(NORMALIZED)
+
+    @property
+    def enriched(self) -> str:
+        return self.name(ENRICHED)
+
+    def all(self) -> list[str]:
+        """Every topic the pipeline needs, dead-letter topics included."""
+        main = [self.name(base) for base in PIPELINE_TOPICS]
+        return main + [dead_letter_topic(topic) for topic in main]

@@ -1,0 +1,1 @@
+"""Ingest: where articles enter the pipeline, as cleaned Article messages."""

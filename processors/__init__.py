@@ -1,0 +1,1 @@
+"""Processors: steps that read articles from one topic and write them, enriched, to the next."""

@@ -1,0 +1,1 @@
+"""Sinks: where enriched articles leave the pipeline (JSON files, the search index)."""

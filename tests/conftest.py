@@ -1,0 +1,107 @@
+"""Shared fixtures: buses over both backends, and the real services.
+
+The Kafka broker and the OpenSearch node are the real ones that
+`scripts/services up` starts; their addresses come from AKHBAR_TEST_KAFKA and
+AKHBAR_TEST_OPENSEARCH. In CI (CI=true) a missing service fails the run; on a
+developer machine the tests that need it are skipped, with a banner saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from akhbar.bus import Bus, open_bus
+from akhbar.config import BusSettings, KafkaSettings
+
+KAFKA_ENV = "AKHBAR_TEST_KAFKA"
+OPENSEARCH_ENV = "AKHBAR_TEST_OPENSEARCH"
+_missing: list[str] = []
+
+
+def _reachable(address: str) -> bool:
+    host, _, port = address.removeprefix("http://").removeprefix("https://").partition(":")
+    try:
+        with socket.create_connection((host, int(port.split("/")[0])), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _service(env: str, what: str) -> str:
+    address = os.environ.get(env, "")
+    if address and _reachable(address):
+        return address
+    reason = (
+        f"{what} is not available ({env}={address or 'unset'}); "
+        "start it with `scripts/services up` or run `make test`"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"integration tests are required in CI: {reason}")
+    _missing.append(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return _service(KAFKA_ENV, "the Kafka broker")
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    return _service(OPENSEARCH_ENV, "the OpenSearch node")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _missing:
+        terminalreporter.section("INTEGRATION TESTS SKIPPED", sep="!", red=True, bold=True)
+        for reason in sorted(set(_missing)):
+            terminalreporter.line(reason, red=True)
+
+
+def unique_prefix() -> str:
+    """A topic and group prefix no other test uses, so tests share one broker safely."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+def bus_settings(
+    backend: str, tmp_path: Path, kafka_bootstrap: str | None, partitions: int = 3
+) -> BusSettings:
+    if backend == "kafka":
+        assert kafka_bootstrap is not None
+        return BusSettings(
+            backend="kafka",
+            partitions=partitions,
+            topic_prefix=unique_prefix(),
+            kafka=KafkaSettings(bootstrap_servers=[kafka_bootstrap]),
+        )
+    return BusSettings(
+        backend="embedded",
+        partitions=partitions,
+        topic_prefix=unique_prefix(),
+        embedded_path=tmp_path / "bus.sqlite3",
+    )
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """BusSettings for the parametrized backend, with a fresh topic prefix."""
+    bootstrap = request.getfixturevalue("kafka_bootstrap") if backend == "kafka" else None
+    return bus_settings(backend, tmp_path, bootstrap)
+
+
+@pytest.fixture
+def bus(settings_for: BusSettings) -> Iterator[Bus]:
+    opened = open_bus(settings_for)
+    yield opened
+    opened.close()
