@@ -184,6 +184,10 @@ class StageRunner:
         try:
             self._loop(max_messages, timeout, drain_after)
             self._checkpoint()
+        except BaseException:
+            # Nothing in hand may be committed now, not even by a revoke on close.
+            self._pending.clear()
+            raise
         finally:
             self._close()
         self.log.info("stage stopped", **vars(self.stats))
@@ -395,10 +399,27 @@ class StageRunner:
         finally:
             self._consumer.resume()
 
-    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
-        """Commit what is done before Kafka hands these partitions to another member."""
+    def _on_revoke(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Flush before Kafka hands partitions to another member; return what to commit.
+
+        Runs while the runner's thread waits in poll() or close(), so nothing else
+        touches the outputs meanwhile. If the flush fails, nothing is committed and
+        the new owner reads those messages again.
+        """
         self.log.info("partitions revoked", partitions=partitions)
-        self._checkpoint()
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return {}
+        try:
+            self._output.flush()
+            self._producer.flush()
+        except Exception as exc:
+            self.metrics.flush_failures.labels(self.stage.name).inc()
+            self.log.error("flush failed on revoke; the new owner will read again", error=repr(exc))
+            return {}
+        self.stats.commits += 1
+        self.metrics.commits.labels(self.stage.name).inc()
+        return pending
 
     def _close(self) -> None:
         for closer in (self._output.close, self._producer.close, self._consumer.close):

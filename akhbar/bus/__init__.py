@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 Headers = tuple[tuple[str, bytes], ...]
 TopicPartition = tuple[str, int]
-RevokeCallback = Callable[[list[TopicPartition]], None]
+# Called before partitions move to another member: flush what was produced for
+# them and return the offsets to commit; the bus commits them while this member
+# still owns the partitions.
+RevokeCallback = Callable[[list[TopicPartition]], Mapping[TopicPartition, int]]
 
 
 @dataclass(frozen=True, slots=True)

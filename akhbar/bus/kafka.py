@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as KafkaTopicPartition
@@ -127,16 +127,35 @@ class KafkaBusProducer:
         self._producer.close(timeout=10)
 
 
-class _RevokeListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoke: RevokeCallback | None) -> None:
+class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what the runner has flushed before partitions move away.
+
+    kafka-python 3 calls rebalance listeners on the consumer's IO thread, where a
+    blocking commit would wait on itself; the async listener awaits the commit.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, on_revoke: RevokeCallback | None) -> None:
+        self._consumer = consumer
         self._on_revoke = on_revoke
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        if self._on_revoke is not None and revoked:
-            self._on_revoke([(tp.topic, tp.partition) for tp in revoked])
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._on_revoke is None or not revoked:
+            return
+        offsets = self._on_revoke([(tp.topic, tp.partition) for tp in revoked])
+        if offsets:
+            await self._consumer.commit_async(_as_commit_request(offsets))
 
-    def on_partitions_assigned(self, assigned: Any) -> None:
+    async def on_partitions_assigned(self, assigned: Any) -> None:
         """Positions come from the group's committed offsets; nothing to do."""
+
+
+def _as_commit_request(
+    offsets: Mapping[TopicPartition, int],
+) -> dict[KafkaTopicPartition, OffsetAndMetadata]:
+    return {
+        KafkaTopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+        for (topic, partition), offset in offsets.items()
+    }
 
 
 class KafkaBusConsumer:
@@ -161,7 +180,15 @@ class KafkaBusConsumer:
             max_partition_fetch_bytes=settings.max_message_bytes,
             request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
         )
-        self._consumer.subscribe(topics=list(topics), listener=_RevokeListener(on_revoke))
+        self._consumer.subscribe(
+            topics=list(topics), listener=_RevokeListener(self._consumer, on_revoke)
+        )
+        # Fetch metadata now that the subscription is set, so the first JoinGroup
+        # already knows the topics' partitions. Otherwise the leader assigns from
+        # an empty snapshot and rejoins when the metadata arrives, and kafka-python
+        # 3.0.12 can lose that second join when poll()'s timeout ends mid-join:
+        # the member then stays in the group with no partitions.
+        self._consumer.topics()
 
     def poll(self, timeout: float, max_records: int) -> list[Message]:
         try:
@@ -179,12 +206,8 @@ class KafkaBusConsumer:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
             return
-        request = {
-            KafkaTopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in offsets.items()
-        }
         try:
-            self._consumer.commit(request, timeout_ms=REQUEST_TIMEOUT_MS)
+            self._consumer.commit(_as_commit_request(offsets), timeout_ms=REQUEST_TIMEOUT_MS)
         except KafkaError as exc:
             raise BusError(f"commit failed: {exc}") from exc
 
