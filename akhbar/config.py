@@ -57,7 +57,8 @@ class KafkaSettings(Section):
     fetch_max_bytes: int = 32 * 1024 * 1024
     # The runner bounds the time of one message (runner.step_timeout_s) well below this.
     max_poll_interval_ms: int = 300_000
-    session_timeout_ms: int = 30_000
+    # How long a crashed member keeps its partitions before the group moves them.
+    session_timeout_ms: int = Field(default=30_000, ge=6_000)
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod

@@ -21,6 +21,8 @@ from akhbar.config import BusSettings, KafkaSettings
 
 KAFKA_ENV = "AKHBAR_TEST_KAFKA"
 OPENSEARCH_ENV = "AKHBAR_TEST_OPENSEARCH"
+# The broker's minimum: a SIGKILLed member's partitions move on after 6 s, not 30.
+KAFKA_TEST_SESSION_MS = 6_000
 _missing: list[str] = []
 
 
@@ -78,7 +80,9 @@ def bus_settings(
             backend="kafka",
             partitions=partitions,
             topic_prefix=unique_prefix(),
-            kafka=KafkaSettings(bootstrap_servers=[kafka_bootstrap]),
+            kafka=KafkaSettings(
+                bootstrap_servers=[kafka_bootstrap], session_timeout_ms=KAFKA_TEST_SESSION_MS
+            ),
         )
     return BusSettings(
         backend="embedded",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unique_prefix
+from tests.conftest import KAFKA_TEST_SESSION_MS, unique_prefix
 from tests.helpers.articles import make_article
 
 ARTICLES = 10_000
@@ -40,6 +40,7 @@ def environment(tmp_path: Path, backend: str, kafka: str | None) -> dict[str, st
     }
     if backend == "kafka":
         env["AKHBAR_BUS__KAFKA__BOOTSTRAP_SERVERS"] = str(kafka)
+        env["AKHBAR_BUS__KAFKA__SESSION_TIMEOUT_MS"] = str(KAFKA_TEST_SESSION_MS)
     return env
 
 

@@ -176,6 +176,8 @@ class KafkaBusConsumer:
             auto_offset_reset="earliest",
             max_poll_interval_ms=settings.max_poll_interval_ms,
             session_timeout_ms=settings.session_timeout_ms,
+            # Three heartbeats per session timeout, as the Kafka documentation advises.
+            heartbeat_interval_ms=settings.session_timeout_ms // 3,
             fetch_max_bytes=settings.fetch_max_bytes,
             max_partition_fetch_bytes=settings.max_message_bytes,
             request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
