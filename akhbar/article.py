@@ -47,7 +47,7 @@ class Article(BaseModel):
 
     model_config = ConfigDict(extra="allow", validate_assignment=False)
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(default=SCHEMA_VERSION, strict=True)
     id: str = Field(min_length=64, max_length=64, description="sha256 of the canonical URL")
     url: str = Field(min_length=1)
     feed: str | None = None
@@ -114,6 +114,14 @@ def decode_article(
     Raises InvalidArticle, naming the reason, for anything that is not a readable
     article of this or an upgradable version.
     """
+    # Fast path for the common case, a valid message of the current version;
+    # anything else takes the path below, which names what is wrong.
+    try:
+        article = Article.model_validate_json(raw)
+        if article.schema_version == current:
+            return article
+    except ValidationError:
+        pass
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -19,6 +19,7 @@ from akhbar.errors import AkhbarError, ConfigError
 from akhbar.logs import configure_logging, get_logger
 from akhbar.metrics import Metrics
 from akhbar.pipeline import STAGE_NAMES, run_pipeline
+from akhbar.runner import tune_gc
 from akhbar.topics import Topics
 
 EXIT_FAILED = 1
@@ -89,6 +90,7 @@ def _run(settings: Settings, once: bool, only: str | None) -> None:
     try:
         bus = open_bus(settings.bus)
         bus.ensure_topics(Topics(settings.bus.topic_prefix).all())
+        tune_gc()
         result = run_pipeline(settings, bus, metrics, stop, once=once, only=only)
     except AkhbarError as exc:
         log.error("cannot run", error=str(exc))

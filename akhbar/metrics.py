@@ -6,6 +6,8 @@ handed to every runner, and can serve `/metrics` on a configured address.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 # Steps range from microseconds (pass-through) to seconds (fetching a page).
@@ -69,3 +71,24 @@ class Metrics:
         """Serve /metrics on host:port in a background thread."""
         host, _, port = address.rpartition(":")
         start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+
+    def for_stage(self, stage: str) -> StageMetrics:
+        return StageMetrics(self, stage)
+
+
+class StageMetrics:
+    """One stage's series, looked up once: `labels()` costs more than the increment."""
+
+    def __init__(self, metrics: Metrics, stage: str) -> None:
+        self._metrics = metrics
+        self._stage = stage
+        self.messages_in = metrics.messages_in.labels(stage)
+        self.messages_out = metrics.messages_out.labels(stage)
+        self.dropped = metrics.dropped.labels(stage)
+        self.retries = metrics.retries.labels(stage)
+        self.commits = metrics.commits.labels(stage)
+        self.flush_failures = metrics.flush_failures.labels(stage)
+        self.step_seconds = metrics.step_seconds.labels(stage)
+
+    def dead_lettered(self, reason: str) -> Any:
+        return self._metrics.dead_lettered.labels(self._stage, reason)

@@ -19,6 +19,7 @@ and either an output topic or a sink. The runner owns everything around it:
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +35,19 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from akhbar.article import Article, decode_article
-from akhbar.bus import Bus, Message, Producer, TopicPartition
+from akhbar.article import Article, ProcessorStamp, decode_article
+from akhbar.bus import Bus, Message, Producer, TopicPartition, position
 from akhbar.config import RunnerSettings
 from akhbar.errors import AkhbarError, InvalidArticle, StageFailed
 from akhbar.logs import get_logger
 from akhbar.metrics import Metrics
 from akhbar.topics import dead_letter_topic
+
+# A stage allocates a few objects per message and frees nearly all of them by
+# reference counting; at the default threshold (700) the cyclic collector runs
+# every few messages and, measured on a 2 KB pass-through, takes about a quarter
+# of a consumer's time while finding almost nothing.
+GC_GEN0_THRESHOLD = 50_000
 
 Step = Callable[[Article], Article | None]
 Decode = Callable[[bytes], Article]
@@ -145,6 +152,8 @@ class StageRunner:
         self._pending: dict[TopicPartition, int] = {}
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._failed_flushes = 0
+        self._metrics = self.metrics.for_stage(self.stage.name)
+        self._stamp = ProcessorStamp(name=self.stage.name, version=self.stage.version)
 
     @property
     def group(self) -> str:
@@ -205,6 +214,7 @@ class StageRunner:
                 if budget <= 0:
                     return
             records = self._consumer.poll(self.settings.poll_timeout_s, budget)
+            self._metrics.messages_in.inc(len(records))
             for record in records:
                 if self.stop.is_set():
                     break
@@ -229,23 +239,24 @@ class StageRunner:
 
     def _handle(self, record: Message) -> None:
         self.stats.consumed += 1
-        self.metrics.messages_in.labels(self.stage.name).inc()
         try:
             article = self.stage.decode(record.value)
             started = time.perf_counter()
             result = self._run_step(article, record)
-            self.metrics.step_seconds.labels(self.stage.name).observe(time.perf_counter() - started)
+            self._metrics.step_seconds.observe(time.perf_counter() - started)
         except InvalidArticle as exc:
             self._dead_letter(record, exc)
             return
         if result is None:
             self.stats.dropped += 1
-            self.metrics.dropped.labels(self.stage.name).inc()
-            self.log.info("dropped", where=record.where, article_id=article.id, url=article.url)
+            self._metrics.dropped.inc()
+            self.log.info("dropped", where=position(record), article_id=article.id, url=article.url)
             return
-        self._output.add(result.stamped(self.stage.name, self.stage.version))
+        # The runner owns the decoded article, so it is stamped in place, not copied.
+        result.processors.append(self._stamp)
+        self._output.add(result)
         self.stats.produced += 1
-        self.metrics.messages_out.labels(self.stage.name).inc()
+        self._metrics.messages_out.inc()
 
     def _run_step(self, article: Article, record: Message) -> Article | None:
         """The step's result; transient errors are retried here, not by the step."""
@@ -272,7 +283,7 @@ class StageRunner:
 
     def _gave_up(self, record: Message, exc: Exception) -> StageFailed:
         return StageFailed(
-            f"stage {self.stage.name}: {record.where} failed "
+            f"stage {self.stage.name}: {position(record)} failed "
             f"{self.settings.step_retries + 1} times, last with {exc!r}"
         )
 
@@ -302,10 +313,10 @@ class StageRunner:
     def _log_retry(
         self, record: Message, article: Article, exc: BaseException | None, attempt: int
     ) -> None:
-        self.metrics.retries.labels(self.stage.name).inc()
+        self._metrics.retries.inc()
         self.log.warning(
             "step failed, will retry",
-            where=record.where,
+            where=position(record),
             article_id=article.id,
             url=article.url,
             attempt=attempt,
@@ -332,19 +343,19 @@ class StageRunner:
 
     def _dead_letter(self, record: Message, exc: InvalidArticle) -> None:
         headers = (
-            *record.headers,
+            *(record.headers or ()),
             (HEADER_ERROR, str(exc).encode()),
             (HEADER_ERROR_TYPE, type(exc).__name__.encode()),
             (HEADER_STAGE, self.stage.name.encode()),
-            (HEADER_SOURCE, record.where.encode()),
+            (HEADER_SOURCE, position(record).encode()),
             (HEADER_RETRIES, b"0"),
         )
         self._producer.send(self._dead_letter_topic, record.value, key=record.key, headers=headers)
         self.stats.dead_lettered += 1
-        self.metrics.dead_lettered.labels(self.stage.name, type(exc).__name__).inc()
+        self._metrics.dead_lettered(type(exc).__name__).inc()
         self.log.warning(
             "dead-lettered",
-            where=record.where,
+            where=position(record),
             reason=str(exc),
             error_type=type(exc).__name__,
             topic=self._dead_letter_topic,
@@ -367,11 +378,11 @@ class StageRunner:
         self._pending.clear()
         self._failed_flushes = 0
         self.stats.commits += 1
-        self.metrics.commits.labels(self.stage.name).inc()
+        self._metrics.commits.inc()
         return True
 
     def _recover_from_failed_flush(self, exc: Exception) -> None:
-        self.metrics.flush_failures.labels(self.stage.name).inc()
+        self._metrics.flush_failures.inc()
         self._pending.clear()
         self._failed_flushes += 1
         delay = min(
@@ -414,11 +425,11 @@ class StageRunner:
             self._output.flush()
             self._producer.flush()
         except Exception as exc:
-            self.metrics.flush_failures.labels(self.stage.name).inc()
+            self._metrics.flush_failures.inc()
             self.log.error("flush failed on revoke; the new owner will read again", error=repr(exc))
             return {}
         self.stats.commits += 1
-        self.metrics.commits.labels(self.stage.name).inc()
+        self._metrics.commits.inc()
         return pending
 
     def _close(self) -> None:
@@ -429,6 +440,13 @@ class StageRunner:
                 self.log.warning("close failed", error=repr(exc))
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def tune_gc() -> None:
+    """Call once a process has started up: freeze what start-up made, collect less often."""
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def step_identity(article: Article) -> Article:

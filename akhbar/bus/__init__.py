@@ -36,9 +36,33 @@ TopicPartition = tuple[str, int]
 RevokeCallback = Callable[[list[TopicPartition]], Mapping[TopicPartition, int]]
 
 
+class Message(Protocol):
+    """One stored message, as a consumer reads it.
+
+    kafka-python's ConsumerRecord has exactly these attributes, so the Kafka
+    backend hands its records over as they are, without a copy per message.
+    """
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    @property
+    def timestamp(self) -> int:
+        """Milliseconds since the epoch when the message was stored."""
+
+
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One stored message, as a consumer reads it."""
+class StoredMessage:
+    """A Message of the embedded bus."""
 
     topic: str
     partition: int
@@ -46,11 +70,12 @@ class Message:
     key: bytes | None
     value: bytes
     headers: Headers = field(default=())
-    timestamp_ms: int = 0
+    timestamp: int = 0
 
-    @property
-    def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+def position(message: Message) -> str:
+    """`topic[partition]@offset`, for logs and dead-letter headers."""
+    return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
 class Producer(Protocol):

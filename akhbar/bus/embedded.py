@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from akhbar.bus import Headers, Message, RevokeCallback, TopicPartition
+from akhbar.bus import Headers, Message, RevokeCallback, StoredMessage, TopicPartition
 from akhbar.errors import BusError
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ class EmbeddedConsumer:
             ).fetchall()
             for offset, key, value, headers, timestamp_ms in rows:
                 records.append(
-                    Message(
+                    StoredMessage(
                         topic, partition, offset, key, value, decode_headers(headers), timestamp_ms
                     )
                 )

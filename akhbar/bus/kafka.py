@@ -101,27 +101,33 @@ class KafkaBusProducer:
             max_request_size=settings.max_message_bytes,
             compression_type=settings.compression,
         )
-        self._pending: list[Any] = []
+        # The first send that failed since the last flush, recorded by errback;
+        # cheaper than keeping every future until flush.
+        self._failures: list[Exception] = []
+        self._sent = 0
 
     def send(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
     ) -> None:
         try:
-            future = self._producer.send(topic, value=value, key=key, headers=list(headers))
+            future = self._producer.send(
+                topic, value=value, key=key, headers=list(headers) if headers else None
+            )
         except KafkaError as exc:
             raise BusError(f"could not send to {topic}: {exc}") from exc
-        self._pending.append(future)
+        future.add_errback(self._failures.append)
+        self._sent += 1
 
     def flush(self, timeout: float | None = None) -> None:
-        pending, self._pending = self._pending, []
         try:
             self._producer.flush(timeout=timeout or DEFAULT_FLUSH_TIMEOUT_S)
         except KafkaError as exc:
             raise BusError(f"flush did not complete: {exc}") from exc
-        failed = [future for future in pending if not future.succeeded()]
-        if failed:
-            first = failed[0].exception
-            raise BusError(f"{len(failed)} of {len(pending)} messages were not stored: {first}")
+        finally:
+            failures, self._failures = self._failures, []
+            sent, self._sent = self._sent, 0
+        if failures:
+            raise BusError(f"{len(failures)} of {sent} messages were not stored: {failures[0]}")
 
     def close(self) -> None:
         self._producer.close(timeout=10)
@@ -197,13 +203,9 @@ class KafkaBusConsumer:
             batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except KafkaError as exc:
             raise BusError(f"poll failed: {exc}") from exc
-        return [
-            Message(
-                r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp
-            )
-            for records in batches.values()
-            for r in records
-        ]
+        if len(batches) == 1:
+            return next(iter(batches.values()))  # type: ignore[no-any-return]
+        return [record for records in batches.values() for record in records]
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
