@@ -68,3 +68,13 @@ def test_dockerfile_copies_what_exists_and_runs_the_console_script() -> None:
     assert 'ENTRYPOINT ["akhbar"]' in dockerfile
     assert 'akhbar = "akhbar.cli:main"' in (ROOT / "pyproject.toml").read_text()
     assert re.search(r"^USER (?!root)", dockerfile, re.MULTILINE), "runs as non-root"
+
+
+def test_kafka_is_reachable_from_the_host_for_the_test_suite(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    host_listener = next(
+        a for a in advertised.split(",") if a.split("://")[1].startswith("127.0.0.1:")
+    )
+    port = host_listener.rsplit(":", 1)[1]
+    assert f"127.0.0.1:{port}:{port}" in kafka["ports"]
