@@ -21,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Event
 from typing import Any, Protocol
@@ -60,18 +60,24 @@ HEADER_SOURCE = "akhbar.source"
 HEADER_RETRIES = "akhbar.retries"
 
 
+# A record a sink's backend refused for good (a mapping error), with the reason.
+Rejection = tuple[Message, str]
+
+
 class Sink(Protocol):
     """Where a sink stage puts articles.
 
-    `add` is called for every article in order; `flush` when the runner is about
-    to commit. `flush` either stores everything added since the last flush or
-    raises; after it raises, the sink forgets what it held, because the runner
-    goes back to the last commit and adds those articles again.
+    `add` is called for every article in order, with the record it came from
+    (topic, partition, offset: what an exactly-once sink keys its files on);
+    `flush` when the runner is about to commit. `flush` either stores everything
+    added since the last flush, except what the backend refused for good, which it
+    returns for the dead-letter topic; or it raises, and then forgets what it held,
+    because the runner goes back to the last commit and adds those articles again.
     """
 
-    def add(self, article: Article) -> None: ...
+    def add(self, article: Article, record: Message) -> None: ...
 
-    def flush(self) -> None: ...
+    def flush(self) -> Sequence[Rejection]: ...
 
     def close(self) -> None: ...
 
@@ -83,11 +89,12 @@ class TopicOutput:
         self._producer = producer
         self._topic = topic
 
-    def add(self, article: Article) -> None:
+    def add(self, article: Article, record: Message) -> None:
         self._producer.send(self._topic, article.to_bytes(), key=article.id.encode())
 
-    def flush(self) -> None:
+    def flush(self) -> Sequence[Rejection]:
         self._producer.flush()
+        return ()
 
     def close(self) -> None:
         """The producer is shared with dead letters; the runner closes it."""
@@ -254,7 +261,7 @@ class StageRunner:
             return
         # The runner owns the decoded article, so it is stamped in place, not copied.
         result.processors.append(self._stamp)
-        self._output.add(result)
+        self._output.add(result, record)
         self.stats.produced += 1
         self._metrics.messages_out.inc()
 
@@ -369,8 +376,7 @@ class StageRunner:
         if not self._pending:
             return True
         try:
-            self._output.flush()
-            self._producer.flush()
+            self._flush_outputs()
             self._consumer.commit(self._pending)
         except Exception as exc:
             self._recover_from_failed_flush(exc)
@@ -380,6 +386,12 @@ class StageRunner:
         self.stats.commits += 1
         self._metrics.commits.inc()
         return True
+
+    def _flush_outputs(self) -> None:
+        """Flush the output, dead-letter what it refused, then flush the dead letters."""
+        for record, reason in self._output.flush():
+            self._dead_letter(record, InvalidArticle(reason))
+        self._producer.flush()
 
     def _recover_from_failed_flush(self, exc: Exception) -> None:
         self._metrics.flush_failures.inc()
@@ -422,8 +434,7 @@ class StageRunner:
         if not pending:
             return {}
         try:
-            self._output.flush()
-            self._producer.flush()
+            self._flush_outputs()
         except Exception as exc:
             self._metrics.flush_failures.inc()
             self.log.error("flush failed on revoke; the new owner will read again", error=repr(exc))

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +37,11 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from akhbar.article import Article  # noqa: E402
-from akhbar.bus import open_bus  # noqa: E402
+from akhbar.bus import Message, open_bus  # noqa: E402
 from akhbar.config import BusSettings, KafkaSettings, LogSettings, RunnerSettings  # noqa: E402
 from akhbar.logs import configure_logging  # noqa: E402
 from akhbar.metrics import Metrics  # noqa: E402
-from akhbar.runner import Stage, StageRunner, step_identity, tune_gc  # noqa: E402
+from akhbar.runner import Rejection, Stage, StageRunner, step_identity, tune_gc  # noqa: E402
 from tests.helpers.articles import make_article  # noqa: E402
 
 SIZES = {"2 KB": (2_000, 60_000), "20 KB": (20_000, 10_000)}  # text bytes, messages
@@ -57,14 +57,14 @@ class CountingSink:
         self.count = 0
         self.first = self.last = 0.0
 
-    def add(self, article: Article) -> None:
+    def add(self, article: Article, record: Message) -> None:
         self.last = time.perf_counter()
         if not self.count:
             self.first = self.last
         self.count += 1
 
-    def flush(self) -> None:
-        pass
+    def flush(self) -> Sequence[Rejection]:
+        return ()
 
     def close(self) -> None:
         pass

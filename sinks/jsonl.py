@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from akhbar.article import Article
+from akhbar.bus import Message
 from akhbar.errors import SinkUnavailable
+from akhbar.runner import Rejection
 
 NAME = "jsonl"
 VERSION = "1"
@@ -30,14 +33,15 @@ class JsonlSink:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._buffer: dict[str, list[bytes]] = defaultdict(list)
 
-    def add(self, article: Article) -> None:
+    def add(self, article: Article, record: Message) -> None:
         day = article.fetched_at.date().isoformat()
         self._buffer[day].append(article.to_bytes() + b"\n")
 
-    def flush(self) -> None:
+    def flush(self) -> Sequence[Rejection]:
         buffer, self._buffer = self._buffer, defaultdict(list)
         for day, lines in sorted(buffer.items()):
             self._append(self._dir / f"{day}.jsonl", b"".join(lines))
+        return ()
 
     def _append(self, path: Path, data: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -56,6 +56,17 @@ def akhbar(*args: str) -> list[str]:
     return [sys.executable, "-m", "akhbar", *args]
 
 
+def run_once(archive: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`akhbar run --once` over the archive, to the end."""
+    return subprocess.run(
+        akhbar("run", "--once", "--archive", str(archive)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture
 def kafka_or_none(backend: str, request: pytest.FixtureRequest) -> str | None:
     return request.getfixturevalue("kafka_bootstrap") if backend == "kafka" else None
@@ -68,13 +79,7 @@ def test_run_once_moves_every_article_to_the_sink(
     expected = write_archive(archive, ARTICLES)
     env = environment(tmp_path, backend, kafka_or_none)
 
-    proc = subprocess.run(
-        akhbar("run", "--once", "--archive", str(archive)),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_once(archive, env)
 
     assert proc.returncode == 0, proc.stderr[-3000:]
     ids = stored_ids(tmp_path / "articles")
@@ -114,13 +119,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing(
     env.pop("AKHBAR_RUNNER__MAX_BATCH")
 
     # and started again until drained
-    proc = subprocess.run(
-        akhbar("run", "--once", "--archive", str(archive)),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_once(archive, env)
 
     # Then every article reached the sink (redelivery may repeat some, never lose one)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -13,7 +13,14 @@ from akhbar.bus import Bus, Message
 from akhbar.config import BusSettings, RunnerSettings
 from akhbar.errors import InvalidArticle, SinkUnavailable, StageFailed
 from akhbar.metrics import Metrics
-from akhbar.runner import HEADER_ERROR, HEADER_ERROR_TYPE, HEADER_STAGE, Stage, StageRunner
+from akhbar.runner import (
+    HEADER_ERROR,
+    HEADER_ERROR_TYPE,
+    HEADER_STAGE,
+    Rejection,
+    Stage,
+    StageRunner,
+)
 from akhbar.topics import dead_letter_topic
 from tests.akhbar.test_bus_contract import read_all
 from tests.helpers.articles import make_article
@@ -29,22 +36,26 @@ FAST = RunnerSettings(
 
 
 class CollectingSink:
-    """Keeps what was flushed; can be told to fail its next flushes (a disk or cluster outage)."""
+    """Keeps what was flushed; can be told to fail its next flushes (a disk or cluster
+    outage), or to refuse some articles for good (a mapping error)."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, refuse: Callable[[Article], str | None] = lambda a: None):
         self.stored: list[Article] = []
-        self._buffer: list[Article] = []
+        self._buffer: list[tuple[Article, Message]] = []
         self.failures = failures
+        self._refuse = refuse
 
-    def add(self, article: Article) -> None:
-        self._buffer.append(article)
+    def add(self, article: Article, record: Message) -> None:
+        self._buffer.append((article, record))
 
-    def flush(self) -> None:
+    def flush(self) -> Sequence[Rejection]:
         buffer, self._buffer = self._buffer, []
         if self.failures:
             self.failures -= 1
             raise SinkUnavailable("backend down")
-        self.stored += buffer
+        rejected = [(record, reason) for a, record in buffer if (reason := self._refuse(a))]
+        self.stored += [a for a, _ in buffer if not self._refuse(a)]
+        return rejected
 
     def close(self) -> None:
         pass
@@ -266,3 +277,30 @@ def test_a_bounded_step_that_hangs_is_dead_lettered(bus: Bus, settings_for: BusS
     [letter] = dead_letters(bus, prefix, 1)
     assert dict(letter.headers)[HEADER_ERROR_TYPE] == b"StepTimeout"
     assert runner.stats.dead_lettered == 1
+
+
+def test_articles_a_sink_refuses_go_to_the_dead_letter_topic(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given three articles of which the sink's backend refuses one for good
+    prefix = settings_for.topic_prefix
+    batch = articles(3)
+    produce(bus, f"{prefix}in", [a.to_bytes() for a in batch])
+    sink = CollectingSink(
+        refuse=lambda a: "mapper_parsing_exception" if a.id == batch[1].id else None
+    )
+
+    # When the stage drains
+    runner = drain(bus, sink_stage(prefix, lambda a: a, sink), prefix=prefix)
+
+    # Then the other two are stored, the refused one is dead-lettered with the
+    # reason, and all three are committed
+    assert {a.id for a in sink.stored} == {batch[0].id, batch[2].id}
+    [letter] = dead_letters(bus, prefix, 1)
+    assert dict(letter.headers)[HEADER_ERROR] == b"mapper_parsing_exception"
+    assert letter.value == batch[1].to_bytes()
+    assert runner.stats.dead_lettered == 1
+    assert (
+        drain(bus, sink_stage(prefix, lambda a: a, CollectingSink()), prefix=prefix).stats.consumed
+        == 0
+    )
