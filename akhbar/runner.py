@@ -38,7 +38,7 @@ from tenacity import (
 from akhbar.article import Article, ProcessorStamp, decode_article
 from akhbar.bus import Bus, Message, Producer, TopicPartition, position
 from akhbar.config import RunnerSettings
-from akhbar.errors import AkhbarError, InvalidArticle, StageFailed
+from akhbar.errors import AkhbarError, BusError, InvalidArticle, StageFailed
 from akhbar.logs import get_logger
 from akhbar.metrics import Metrics
 from akhbar.topics import dead_letter_topic
@@ -240,9 +240,16 @@ class StageRunner:
                 and drain_after is not None
                 and drain_after.is_set()
                 and self._checkpoint()
-                and self._consumer.at_end()
+                and self._drained()
             ):
                 return
+
+    def _drained(self) -> bool:
+        try:
+            return self._consumer.at_end()
+        except BusError as exc:
+            self.log.warning("could not tell whether the input is drained", error=str(exc))
+            return False
 
     def _handle(self, record: Message) -> None:
         self.stats.consumed += 1
@@ -407,10 +414,35 @@ class StageRunner:
             retry_in_s=round(delay, 2),
         )
         self._wait_paused(delay)
+        if isinstance(exc, BusError):
+            self._replace_producer()
+        self._rewind()
+
+    def _replace_producer(self) -> None:
+        """A producer whose sends failed may be fenced or stuck; start a fresh one."""
         try:
-            self._consumer.rewind()
-        except AkhbarError as rewind_error:
-            self.log.error("rewind failed; will retry", error=repr(rewind_error))
+            self._producer.close()
+        except Exception as close_error:  # it failed already; a new one is what matters
+            self.log.warning("closing the failed producer failed", error=repr(close_error))
+        self._producer = self.bus.producer()
+        if self.stage.output_topic:
+            self._output = TopicOutput(self._producer, self.stage.output_topic)
+
+    def _rewind(self) -> None:
+        """Go back to the last commit, however long the bus takes to answer.
+
+        Reading on from the current position instead would later commit past the
+        messages whose outputs were just lost.
+        """
+        attempt = 0
+        while not self.stop.is_set():
+            try:
+                self._consumer.rewind()
+                return
+            except AkhbarError as rewind_error:
+                attempt += 1
+                self.log.error("rewind failed; will retry", error=repr(rewind_error))
+                self._wait_paused(min(self.settings.retry_backoff_max_s, 2.0**attempt))
 
     def _wait_paused(self, delay: float) -> None:
         """Wait without reading, but keep polling so Kafka keeps us in the group."""

@@ -216,12 +216,15 @@ class KafkaBusConsumer:
             raise BusError(f"commit failed: {exc}") from exc
 
     def rewind(self) -> None:
-        for tp in self._consumer.assignment():
-            committed = self._consumer.committed(tp, timeout_ms=REQUEST_TIMEOUT_MS)
-            if committed is None:
-                self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, committed)
+        try:
+            for tp in self._consumer.assignment():
+                committed = self._consumer.committed(tp, timeout_ms=REQUEST_TIMEOUT_MS)
+                if committed is None:
+                    self._consumer.seek_to_beginning(tp)
+                else:
+                    self._consumer.seek(tp, committed)
+        except KafkaError as exc:
+            raise BusError(f"could not read committed offsets to rewind: {exc}") from exc
 
     def pause(self) -> None:
         self._consumer.pause(*self._consumer.assignment())
@@ -233,11 +236,14 @@ class KafkaBusConsumer:
         assignment = self._consumer.assignment()
         if not assignment:
             return False  # not yet part of the group: nothing proves we are caught up
-        ends = self._consumer.end_offsets(list(assignment), timeout_ms=REQUEST_TIMEOUT_MS)
-        return all(
-            self._consumer.position(tp, timeout_ms=REQUEST_TIMEOUT_MS) >= ends[tp]
-            for tp in assignment
-        )
+        try:
+            ends = self._consumer.end_offsets(list(assignment), timeout_ms=REQUEST_TIMEOUT_MS)
+            return all(
+                self._consumer.position(tp, timeout_ms=REQUEST_TIMEOUT_MS) >= ends[tp]
+                for tp in assignment
+            )
+        except KafkaError as exc:
+            raise BusError(f"could not read end offsets: {exc}") from exc
 
     def close(self) -> None:
         self._consumer.close(autocommit=False, timeout_ms=10_000)

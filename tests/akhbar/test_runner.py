@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from akhbar.article import Article
-from akhbar.bus import Bus, Message
+from akhbar.bus import Bus, Headers, Message, Producer
 from akhbar.config import BusSettings, RunnerSettings
-from akhbar.errors import InvalidArticle, SinkUnavailable, StageFailed
+from akhbar.errors import BusError, InvalidArticle, SinkUnavailable, StageFailed
 from akhbar.metrics import Metrics
 from akhbar.runner import (
     HEADER_ERROR,
@@ -304,3 +304,72 @@ def test_articles_a_sink_refuses_go_to_the_dead_letter_topic(
         drain(bus, sink_stage(prefix, lambda a: a, CollectingSink()), prefix=prefix).stats.consumed
         == 0
     )
+
+
+class ProducerThatLosesItsFirstBatch:
+    """Fault injection: a real producer whose first flush loses what was sent, as a
+    producer does when the broker goes away mid-batch (not something a test can make
+    a real broker do on demand)."""
+
+    def __init__(self, real: Producer) -> None:
+        self._real = real
+        self._lost = False
+        self._pending: list[tuple[str, bytes, bytes | None, Headers]] = []
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
+    ) -> None:
+        self._pending.append((topic, value, key, headers))
+
+    def flush(self, timeout: float | None = None) -> None:
+        pending, self._pending = self._pending, []
+        if not self._lost:
+            self._lost = True
+            raise BusError(f"{len(pending)} messages were not stored: broker went away")
+        for topic, value, key, headers in pending:
+            self._real.send(topic, value, key=key, headers=headers)
+        self._real.flush(timeout)
+
+    def close(self) -> None:
+        self._real.close()
+
+
+class BusWithOneFaultyProducer:
+    """The real bus, except that its first producer loses its first batch."""
+
+    def __init__(self, real: Bus) -> None:
+        self._real = real
+        self.producers = 0
+
+    def producer(self) -> Producer:
+        self.producers += 1
+        real = self._real.producer()
+        return ProducerThatLosesItsFirstBatch(real) if self.producers == 1 else real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def test_outputs_lost_by_the_producer_are_produced_again(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given 40 articles and a producer that loses its first batch
+    prefix = settings_for.topic_prefix
+    batch = articles(40)
+    produce(bus, f"{prefix}in", [a.to_bytes() for a in batch])
+    faulty = BusWithOneFaultyProducer(bus)
+    stage = Stage("copy", "1", f"{prefix}in", lambda a: a, output_topic=f"{prefix}out")
+
+    # When the stage drains
+    runner = StageRunner(faulty, stage, FAST, Metrics(), group_prefix=prefix)  # type: ignore[arg-type]
+    done = threading.Event()
+    done.set()
+    runner.run(drain_after=done, timeout=60)
+
+    # Then it went back to the last commit with a fresh producer, and every article
+    # reached the output topic
+    assert faulty.producers == 2
+    consumer = bus.consumer(f"{prefix}reader", [f"{prefix}out"])
+    out = read_all(consumer, 40, timeout=15)
+    consumer.close()
+    assert {Article.model_validate_json(m.value).id for m in out} == {a.id for a in batch}
