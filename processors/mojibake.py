@@ -1,0 +1,111 @@
+"""Repair of Arabic text decoded with the wrong character set (mojibake).
+
+Three confusions seen in scraped Arabic news, each repaired word by word and
+only where the evidence is clear; anything else is left exactly as it was:
+
+* UTF-8 bytes read as windows-1256: `ط§ظ„ط¹ط±ط¨ظٹط©` (every letter becomes ط or ظ
+  plus a symbol);
+* UTF-8 bytes read as latin-1 or windows-1252: `Ø§Ù„Ø¹Ø±Ø¨ÙŠØ©`;
+* windows-1256 bytes read as latin-1 (the reverse): `ÇáÚÑÈíÉ`.
+
+A candidate run is re-encoded with the wrong charset and decoded with the right
+one; it is replaced only if that round trip succeeds strictly and gives Arabic
+letters. Real Arabic or European text almost never survives the strict UTF-8
+decode, which is what makes the first two safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+# Runs shorter than this many mis-decoded characters are left alone: a pair of
+# symbols after ط or Ø can occur in real text by chance, three in a row do not.
+MIN_MOJIBAKE_PAIRS = 3
+# A word made only of accented Latin-1 letters this long is not French or
+# German; it is windows-1256 Arabic read as latin-1.
+MIN_LATIN1_WORD = 3
+# ...and the text must hold at least this many such words before any is touched.
+MIN_LATIN1_WORDS = 2
+
+_CP1256_PAIR = "[\u0637\u0638][^\\s\u0621-\u0636\u0639-\u064a]"
+_LATIN1_PAIR = (
+    "[\u00d8\u00d9\u00da\u00db][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"
+    "\u0192\u02c6\u02dc\u2013-\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+_LATIN1_WORD = "(?<![A-Za-z])[\u00c0-\u00ff]{%d,}(?![A-Za-z])"
+# Strict patterns find the evidence; once a text has a repair of a kind, the
+# loose ones also fix its short words (و, في, من) of the same kind.
+UTF8_AS_CP1256_RE = re.compile(f"(?:{_CP1256_PAIR}){{{MIN_MOJIBAKE_PAIRS},}}")
+UTF8_AS_CP1256_LOOSE_RE = re.compile(f"(?:{_CP1256_PAIR})+")
+UTF8_AS_LATIN1_RE = re.compile(f"(?:{_LATIN1_PAIR}){{{MIN_MOJIBAKE_PAIRS},}}")
+UTF8_AS_LATIN1_LOOSE_RE = re.compile(f"(?:{_LATIN1_PAIR})+")
+CP1256_AS_LATIN1_RE = re.compile(_LATIN1_WORD % MIN_LATIN1_WORD)
+CP1256_AS_LATIN1_LOOSE_RE = re.compile(_LATIN1_WORD % 1)
+ARABIC_LETTERS_ONLY_RE = re.compile("[\u0621-\u064a\u067e\u0686\u0698\u06a9\u06af\u06cc\\s]+")
+
+
+def _round_trip(run: str, wrong: tuple[str, ...], right: str) -> str | None:
+    for charset in wrong:
+        try:
+            fixed = run.encode(charset).decode(right)
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        if ARABIC_LETTERS_ONLY_RE.fullmatch(fixed):
+            return fixed
+    return None
+
+
+def _repairer(
+    wrong: tuple[str, ...], right: str, counter: list[int]
+) -> Callable[[re.Match[str]], str]:
+    def repair(match: re.Match[str]) -> str:
+        fixed = _round_trip(match.group(), wrong, right)
+        if fixed is None:
+            return match.group()
+        counter[0] += 1
+        return fixed
+
+    return repair
+
+
+def repair_mojibake(text: str) -> tuple[str, dict[str, int]]:
+    """`text` with mis-decoded Arabic words repaired, and the repairs made by kind."""
+    repairs: dict[str, int] = {}
+    passes = (
+        (
+            "mojibake_utf8_as_cp1256",
+            UTF8_AS_CP1256_RE,
+            UTF8_AS_CP1256_LOOSE_RE,
+            ("cp1256",),
+            "utf-8",
+        ),
+        (
+            "mojibake_utf8_as_latin1",
+            UTF8_AS_LATIN1_RE,
+            UTF8_AS_LATIN1_LOOSE_RE,
+            ("cp1252", "latin-1"),
+            "utf-8",
+        ),
+    )
+    for kind, strict, loose, wrong, right in passes:
+        text, count = _repair_pass(text, strict, loose, wrong, right)
+        if count:
+            repairs[kind] = count
+    if len(CP1256_AS_LATIN1_RE.findall(text)) >= MIN_LATIN1_WORDS:
+        text, count = _repair_pass(
+            text, CP1256_AS_LATIN1_RE, CP1256_AS_LATIN1_LOOSE_RE, ("latin-1",), "cp1256"
+        )
+        if count:
+            repairs["mojibake_cp1256_as_latin1"] = count
+    return text, repairs
+
+
+def _repair_pass(
+    text: str, strict: re.Pattern[str], loose: re.Pattern[str], wrong: tuple[str, ...], right: str
+) -> tuple[str, int]:
+    counter = [0]
+    text = strict.sub(_repairer(wrong, right, counter), text)
+    if counter[0]:
+        text = loose.sub(_repairer(wrong, right, counter), text)
+    return text, counter[0]
