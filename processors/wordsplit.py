@@ -1,7 +1,7 @@
 """Repair of words run together by a lost space (`الولاياتالمتحدة` -> `الولايات المتحدة`).
 
 The evidence is a lexicon of word and word-pair counts over real news text
-(see scripts/build_lexicon.py and processors/data/PROVENANCE.md). A run of
+(see scripts/build_lexicon.py and processors/resources/PROVENANCE.md). A run of
 Arabic letters is split in two only when the run itself is (nearly) unseen and
 the two halves were seen side by side, as two words, often enough: counts of
 single words alone split the halves of rare inflected words (`بال` + `فاعل`)
@@ -25,7 +25,7 @@ from camel_tools.utils.normalize import (
     normalize_teh_marbuta_ar,
 )
 
-LEXICON_PATH = Path(__file__).parent / "data" / "ar-news-wordfreq.tsv.gz"
+LEXICON_PATH = Path(__file__).parent / "resources" / "ar-news-wordfreq.tsv.gz"
 
 # A joined run seen at most this often in the corpus counts as "not a word";
 # real words that rare are mostly names and typos, which splitting rarely hits
