@@ -42,6 +42,13 @@ UTF8_AS_LATIN1_RE = re.compile(f"(?:{_LATIN1_PAIR}){{{MIN_MOJIBAKE_PAIRS},}}")
 UTF8_AS_LATIN1_LOOSE_RE = re.compile(f"(?:{_LATIN1_PAIR})+")
 CP1256_AS_LATIN1_RE = re.compile(_LATIN1_WORD % MIN_LATIN1_WORD)
 CP1256_AS_LATIN1_LOOSE_RE = re.compile(_LATIN1_WORD % 1)
+# Every confusion above leaves Latin-1 or windows-125x symbols in the text (§ „ Ø Ç ...):
+# a text without any is returned at once, which is the common case and keeps
+# the step cheap.
+MOJIBAKE_HINT_RE = re.compile(
+    "[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013-\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
 ARABIC_LETTERS_ONLY_RE = re.compile("[\u0621-\u064a\u067e\u0686\u0698\u06a9\u06af\u06cc\\s]+")
 
 
@@ -72,6 +79,8 @@ def _repairer(
 def repair_mojibake(text: str) -> tuple[str, dict[str, int]]:
     """`text` with mis-decoded Arabic words repaired, and the repairs made by kind."""
     repairs: dict[str, int] = {}
+    if not MOJIBAKE_HINT_RE.search(text):
+        return text, repairs
     passes = (
         (
             "mojibake_utf8_as_cp1256",

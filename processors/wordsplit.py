@@ -49,6 +49,11 @@ MIN_JOINED_LENGTH = 2 * MIN_PART_LENGTH + 1
 # file near 3 MB.
 MIN_STORED_COUNT = MIN_PAIR_COUNT
 
+# Split decisions remembered per distinct word (news vocabulary repeats, so most
+# lookups hit); past this many the memory is cleared, bounding a long-running
+# stage to some tens of MB.
+MAX_CACHED_DECISIONS = 300_000
+
 # Arabic letters proper (hamza to yeh), the only ones the lexicon counts.
 ARABIC_WORD_RE = re.compile("[\u0621-\u063a\u0641-\u064a]+")
 # Diacritics and tatweel are dropped before counting (see lexicon_key).
@@ -102,23 +107,30 @@ class Lexicon:
             return self._decisions[word]
         cut = self.split_point(word)
         decision = None if cut is None else (word[:cut], word[cut:])
+        if len(self._decisions) >= MAX_CACHED_DECISIONS:
+            self._decisions.clear()
         self._decisions[word] = decision
         return decision
 
     def repair(self, text: str) -> tuple[str, int]:
         """`text` with joined words split, and how many were split."""
+        # Most texts need no split: decide per distinct word first, and only
+        # rewrite the text when some word needs it.
+        candidates = JOINED_CANDIDATE_RE.findall(text)
+        split = self.split
+        if all(split(word) is None for word in set(candidates)):
+            return text, 0
         splits = 0
 
         def replace(match: re.Match[str]) -> str:
             nonlocal splits
-            parts = self.split(match.group())
+            parts = split(match.group())
             if parts is None:
                 return match.group()
             splits += 1
             return f"{parts[0]} {parts[1]}"
 
-        repaired = JOINED_CANDIDATE_RE.sub(replace, text)
-        return repaired, splits
+        return JOINED_CANDIDATE_RE.sub(replace, text), splits
 
 
 JOINED_CANDIDATE_RE = re.compile(f"[\u0621-\u063a\u0641-\u064a]{{{MIN_JOINED_LENGTH},}}")
