@@ -31,12 +31,20 @@ LEXICON_PATH = Path(__file__).parent / "resources" / "ar-news-wordfreq.tsv.gz"
 # real words that rare are mostly names and typos, which splitting rarely hits
 # because their halves are seldom both frequent.
 MAX_JOINED_COUNT = 1
-# The two halves must have been seen this often as adjacent words: 3 keeps
-# false splits near 2 per 10,000 words of unseen text (scripts/evaluate_wordsplit.py).
-MIN_PAIR_COUNT = 3
+# The two halves must have been seen this often as adjacent words: a pair seen
+# once is too often a tokenization accident of the corpus; 2 gives the best
+# recall at under 2 false splits per 10,000 words (scripts/evaluate_wordsplit.py).
+MIN_PAIR_COUNT = 2
+# Single-letter proclitics (and, so, with, for, like): a run that is one of them
+# plus a word seen this often is that word with its clitic (`فيشعر` = ف + يشعر),
+# not two words (في + شعر).
+PROCLITICS = "وفبلك"
+MIN_CLITIC_HOST_COUNT = 3
 # Right halves that are also inflection endings (dual, plural, pronoun suffixes):
 # `مصدران` is one word, never `مصدر ان`.
 SUFFIX_LIKE = frozenset({"ان", "ين", "ون", "ات", "ها", "هم", "هما", "هن", "يه", "نا", "كم"})
+# Left halves that are the definite article with its proclitics: never a word.
+PREFIX_LIKE = frozenset({"ال", "بال", "وال", "فال", "كال", "لل", "ولل"})
 # Left halves of compound names written as one word by convention (`عبدالله`).
 NAME_PREFIXES = frozenset({"عبد", "ابو"})
 # Halves shorter than this are clitics and particles that glue onto words in
@@ -45,8 +53,7 @@ MIN_PART_LENGTH = 2
 # Shortest run worth a look: two halves of MIN_PART_LENGTH, plus one letter.
 MIN_JOINED_LENGTH = 2 * MIN_PART_LENGTH + 1
 # Entries kept in the shipped lexicon: rarer words count as unseen joined runs
-# anyway, and rarer pairs cannot justify a split (MIN_PAIR_COUNT); this keeps the
-# file near 3 MB.
+# anyway, and rarer pairs cannot justify a split (MIN_PAIR_COUNT).
 MIN_STORED_COUNT = MIN_PAIR_COUNT
 
 # Split decisions remembered per distinct word (news vocabulary repeats, so most
@@ -91,10 +98,14 @@ class Lexicon:
             return None
         if self.counts.get(key, 0) > MAX_JOINED_COUNT:
             return None
+        if key[0] in PROCLITICS and self.counts.get(key[1:], 0) >= MIN_CLITIC_HOST_COUNT:
+            return None
         best, best_count = None, MIN_PAIR_COUNT - 1
         for cut in range(MIN_PART_LENGTH, len(key) - MIN_PART_LENGTH + 1):
             left, right = key[:cut], key[cut:]
-            if right in SUFFIX_LIKE or left in NAME_PREFIXES:
+            if right in SUFFIX_LIKE or left in PREFIX_LIKE or left in NAME_PREFIXES:
+                continue
+            if _nisba_ending(left, right):
                 continue
             pair_count = self.counts.get(f"{left} {right}", 0)
             if pair_count > best_count:
@@ -134,6 +145,11 @@ class Lexicon:
 
 
 JOINED_CANDIDATE_RE = re.compile(f"[\u0621-\u063a\u0641-\u064a]{{{MIN_JOINED_LENGTH},}}")
+
+
+def _nisba_ending(left: str, right: str) -> bool:
+    """`النصفي` is النص + the adjective ending -ي, not النص + في."""
+    return right == "في" and left.startswith("ال")
 
 
 def count_words(texts: Iterable[str]) -> dict[str, int]:
