@@ -38,14 +38,19 @@ INVISIBLE_CHARS = (
     "\u00ad\u061c\u0640\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
     "\u2066\u2067\u2068\u2069\ufeff"
 )
+LINE_BREAK_CHARS_RE = re.compile("[\r\x0b\x0c\x85\u2028\u2029]")
 LINE_BREAKS_RE = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
-# Only runs of two or more spaces, or other space characters, are rewritten: a
-# pattern matching every single space costs a replacement per word.
-SPACES_RE = re.compile(r"[^\S\n]{2,}|[^\S \n]")
+# Space characters other than the plain space and the line break (tab, no-break
+# and thin spaces...). Each clean-up below runs only when its cheap check finds
+# work: a pattern run over every word of every article costs more than the rest.
+OTHER_SPACES_RE = re.compile(r"[^\S \n]+")
+SPACE_RUNS_RE = re.compile(" {2,}")
 SPACE_AROUND_NEWLINE_RE = re.compile(r" \n ?|\n ")
 BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 ARABIC_LETTER_RE = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff\u0750-\u077f]")
+# Runs, not single letters, are counted: one match per word instead of per letter.
+ARABIC_LETTERS_RE = re.compile(f"{ARABIC_LETTER_RE.pattern}+")
 # `¢` standing for quotation marks (a code-page artifact of some Egyptian outlets):
 # a pair on one line around text with an Arabic letter. A lone `¢` is a cent sign.
 CENT_QUOTE_RE = re.compile(r"¢(?=\S)([^¢\n]*?[^\s¢])¢")
@@ -77,8 +82,8 @@ MAX_NON_ARABIC_LETTER_SHARE = 0.02
 # The script of an article is plain from its first few paragraphs; reading
 # further only costs time.
 SCRIPT_SAMPLE_CHARS = 600
-LETTER_RE = re.compile(r"[^\W\d_]")
-LATIN_LETTER_RE = re.compile("[A-Za-z]")
+LETTERS_RE = re.compile(r"[^\W\d_]+")
+LATIN_LETTERS_RE = re.compile("[A-Za-z]+")
 
 # A word or number: letters, digits and the Arabic marks inside words.
 TOKEN_RE = re.compile("[^\\W_][\\w\u064b-\u065f\u0670]*")
@@ -137,10 +142,17 @@ def clean_characters(text: str) -> str:
 
 def clean_whitespace(text: str) -> str:
     """One space between words, no space at line ends, at most one blank line."""
-    text = LINE_BREAKS_RE.sub("\n", text)
-    text = SPACES_RE.sub(" ", text)
-    text = SPACE_AROUND_NEWLINE_RE.sub("\n", text)
-    return BLANK_LINES_RE.sub("\n\n", text).strip()
+    if LINE_BREAK_CHARS_RE.search(text):
+        text = LINE_BREAKS_RE.sub("\n", text)
+    if OTHER_SPACES_RE.search(text):
+        text = OTHER_SPACES_RE.sub(" ", text)
+    if "  " in text:
+        text = SPACE_RUNS_RE.sub(" ", text)
+    if " \n" in text or "\n " in text:
+        text = SPACE_AROUND_NEWLINE_RE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = BLANK_LINES_RE.sub("\n\n", text)
+    return text.strip()
 
 
 def unify_quotes(text: str) -> tuple[str, int]:
@@ -186,15 +198,19 @@ class ScriptCheck:
 def check_script(text: str) -> ScriptCheck:
     """Classify `text` by its letters; Persian and Urdu are Arabic script but not Arabic."""
     text = text[:SCRIPT_SAMPLE_CHARS]
-    letters = len(LETTER_RE.findall(text))
+    letters = _run_length(LETTERS_RE, text)
     if letters == 0:
         return ScriptCheck("none", False)
-    arabic = len(ARABIC_LETTER_RE.findall(text))
-    latin = len(LATIN_LETTER_RE.findall(text))
+    arabic = _run_length(ARABIC_LETTERS_RE, text)
+    latin = _run_length(LATIN_LETTERS_RE, text)
     if arabic / letters >= MIN_ARABIC_LETTER_SHARE:
         foreign = len(NON_ARABIC_LETTERS_RE.findall(text))
         return ScriptCheck("Arab", foreign / arabic <= MAX_NON_ARABIC_LETTER_SHARE)
     return ScriptCheck("Latn" if latin >= letters - arabic - latin else "other", False)
+
+
+def _run_length(pattern: re.Pattern[str], text: str) -> int:
+    return sum(map(len, pattern.findall(text)))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -210,7 +226,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         end = match.end()
         piece = text[start:end]
         inside_quote = piece.count("«") > piece.count("»")
-        if match.group() != "\n" and (inside_quote or ABBREVIATION_RE.search(piece)):
+        abbreviation = ABBREVIATION_RE.search(piece[-3:])
+        if match.group() != "\n" and (inside_quote or abbreviation):
             continue
         _add_span(text, start, end, spans)
         start = end

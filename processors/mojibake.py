@@ -42,12 +42,12 @@ UTF8_AS_LATIN1_RE = re.compile(f"(?:{_LATIN1_PAIR}){{{MIN_MOJIBAKE_PAIRS},}}")
 UTF8_AS_LATIN1_LOOSE_RE = re.compile(f"(?:{_LATIN1_PAIR})+")
 CP1256_AS_LATIN1_RE = re.compile(_LATIN1_WORD % MIN_LATIN1_WORD)
 CP1256_AS_LATIN1_LOOSE_RE = re.compile(_LATIN1_WORD % 1)
-# Every confusion above leaves Latin-1 or windows-125x symbols in the text (§ „ Ø Ç ...):
-# a text without any is returned at once, which is the common case and keeps
-# the step cheap.
-MOJIBAKE_HINT_RE = re.compile(
-    "[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013-\u2026\u2030\u2039\u203a\u20ac\u2122]"
+# Every confusion above leaves a trace a cheap scan finds: accented Latin-1
+# letters (Ø Ù Ç á ...), or ط/ظ followed by a Latin-1 or windows-125x symbol.
+# A text with neither is returned at once: the common case stays cheap.
+LATIN1_LETTER_RE = re.compile("[\u00c0-\u00ff]")
+CP1256_PAIR_HINT_RE = re.compile(
+    "[\u0637\u0638][\u0080-\u00bf\u0152\u0153\u0192\u02c6\u2013-\u203a\u20ac\u2122]"
 )
 ARABIC_LETTERS_ONLY_RE = re.compile("[\u0621-\u064a\u067e\u0686\u0698\u06a9\u06af\u06cc\\s]+")
 
@@ -79,7 +79,7 @@ def _repairer(
 def repair_mojibake(text: str) -> tuple[str, dict[str, int]]:
     """`text` with mis-decoded Arabic words repaired, and the repairs made by kind."""
     repairs: dict[str, int] = {}
-    if not MOJIBAKE_HINT_RE.search(text):
+    if not (LATIN1_LETTER_RE.search(text) or CP1256_PAIR_HINT_RE.search(text)):
         return text, repairs
     passes = (
         (
