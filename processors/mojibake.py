@@ -28,18 +28,42 @@ MIN_LATIN1_WORD = 3
 # ...and the text must hold at least this many such words before any is touched.
 MIN_LATIN1_WORDS = 2
 
-_CP1256_PAIR = "[\u0637\u0638][^\\s\u0621-\u0636\u0639-\u064a]"
-_LATIN1_PAIR = (
-    "[\u00d8\u00d9\u00da\u00db][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"
-    "\u0192\u02c6\u02dc\u2013-\u2026\u2030\u2039\u203a\u20ac\u2122]"
-)
+
+def _char_class(data: bytes, charsets: tuple[str, ...]) -> str:
+    """A regex class of the characters `data`'s bytes become under any of `charsets`."""
+    chars: set[str] = set()
+    for charset in charsets:
+        chars |= set(data.decode(charset, errors="ignore"))
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+_TWO_BYTE_LEADS = bytes(range(0xC2, 0xE0))
+_THREE_BYTE_LEADS = bytes(range(0xE0, 0xF0))
+# Lead bytes of U+0600-U+06FF in UTF-8: Arabic letters, marks and digits.
+_ARABIC_LEADS = bytes([0xD8, 0xD9, 0xDA, 0xDB])
+
+
+def _utf8_misread_patterns(charsets: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(strict, loose) patterns for UTF-8 text decoded with `charsets`.
+
+    Strict: MIN_MOJIBAKE_PAIRS garbled Arabic characters in a row, the evidence.
+    Loose: any garbled two- or three-byte character (¢, «, “, short words),
+    used only in a text where the strict one already found some.
+    """
+    continuation = _char_class(_CONTINUATION_BYTES, charsets)
+    arabic = _char_class(_ARABIC_LEADS, charsets) + continuation
+    two = _char_class(_TWO_BYTE_LEADS, charsets) + continuation
+    three = _char_class(_THREE_BYTE_LEADS, charsets) + continuation * 2
+    strict = re.compile(f"(?:{arabic}){{{MIN_MOJIBAKE_PAIRS},}}")
+    return strict, re.compile(f"(?:{two}|{three})+")
+
+
+CP1256 = ("cp1256",)
+LATIN1 = ("cp1252", "latin-1")
+UTF8_AS_CP1256_RE, UTF8_AS_CP1256_LOOSE_RE = _utf8_misread_patterns(CP1256)
+UTF8_AS_LATIN1_RE, UTF8_AS_LATIN1_LOOSE_RE = _utf8_misread_patterns(LATIN1)
 _LATIN1_WORD = "(?<![A-Za-z])[\u00c0-\u00ff]{%d,}(?![A-Za-z])"
-# Strict patterns find the evidence; once a text has a repair of a kind, the
-# loose ones also fix its short words (و, في, من) of the same kind.
-UTF8_AS_CP1256_RE = re.compile(f"(?:{_CP1256_PAIR}){{{MIN_MOJIBAKE_PAIRS},}}")
-UTF8_AS_CP1256_LOOSE_RE = re.compile(f"(?:{_CP1256_PAIR})+")
-UTF8_AS_LATIN1_RE = re.compile(f"(?:{_LATIN1_PAIR}){{{MIN_MOJIBAKE_PAIRS},}}")
-UTF8_AS_LATIN1_LOOSE_RE = re.compile(f"(?:{_LATIN1_PAIR})+")
 CP1256_AS_LATIN1_RE = re.compile(_LATIN1_WORD % MIN_LATIN1_WORD)
 CP1256_AS_LATIN1_LOOSE_RE = re.compile(_LATIN1_WORD % 1)
 # Every confusion above leaves a trace a cheap scan finds: accented Latin-1
@@ -49,25 +73,35 @@ LATIN1_LETTER_RE = re.compile("[\u00c0-\u00ff]")
 CP1256_PAIR_HINT_RE = re.compile(
     "[\u0637\u0638][\u0080-\u00bf\u0152\u0153\u0192\u02c6\u2013-\u203a\u20ac\u2122]"
 )
-ARABIC_LETTERS_ONLY_RE = re.compile("[\u0621-\u064a\u067e\u0686\u0698\u06a9\u06af\u06cc\\s]+")
+ARABIC_ONLY_RE = re.compile("[\u0600-\u06ff\\s]+")
 
 
-def _round_trip(run: str, wrong: tuple[str, ...], right: str) -> str | None:
+def _is_arabic(fixed: str) -> bool:
+    return ARABIC_ONLY_RE.fullmatch(fixed) is not None
+
+
+def _is_printable(fixed: str) -> bool:
+    return fixed.isprintable() and "\ufffd" not in fixed
+
+
+def _round_trip(
+    run: str, wrong: tuple[str, ...], right: str, plausible: Callable[[str], bool]
+) -> str | None:
     for charset in wrong:
         try:
             fixed = run.encode(charset).decode(right)
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-        if ARABIC_LETTERS_ONLY_RE.fullmatch(fixed):
+        if plausible(fixed):
             return fixed
     return None
 
 
 def _repairer(
-    wrong: tuple[str, ...], right: str, counter: list[int]
+    wrong: tuple[str, ...], right: str, counter: list[int], plausible: Callable[[str], bool]
 ) -> Callable[[re.Match[str]], str]:
     def repair(match: re.Match[str]) -> str:
-        fixed = _round_trip(match.group(), wrong, right)
+        fixed = _round_trip(match.group(), wrong, right, plausible)
         if fixed is None:
             return match.group()
         counter[0] += 1
@@ -114,7 +148,9 @@ def _repair_pass(
     text: str, strict: re.Pattern[str], loose: re.Pattern[str], wrong: tuple[str, ...], right: str
 ) -> tuple[str, int]:
     counter = [0]
-    text = strict.sub(_repairer(wrong, right, counter), text)
+    text = strict.sub(_repairer(wrong, right, counter, _is_arabic), text)
     if counter[0]:
-        text = loose.sub(_repairer(wrong, right, counter), text)
+        # A multi-byte UTF-8 sequence that decodes strictly is strong evidence
+        # in a text already shown to be garbled: any printable result goes.
+        text = loose.sub(_repairer(wrong, right, counter, _is_printable), text)
     return text, counter[0]
