@@ -32,9 +32,15 @@ LEXICON_PATH = Path(__file__).parent / "resources" / "ar-news-wordfreq.tsv.gz"
 # because their halves are seldom both frequent.
 MAX_JOINED_COUNT = 1
 # The two halves must have been seen this often as adjacent words: a pair seen
-# once is too often a tokenization accident of the corpus; 2 gives the best
-# recall at under 2 false splits per 10,000 words (scripts/evaluate_wordsplit.py).
+# once is too often a tokenization accident of the corpus (measured with
+# scripts/evaluate_wordsplit.py, as every threshold here).
 MIN_PAIR_COUNT = 2
+# Pairs with a two-letter half (من, ان, ما, في, هو...) need more evidence: such
+# halves hide inside many real words (منعقدة, انبسطت, هوراس); 10 brings false
+# splits under 1 per 10,000 words for a few points of recall.
+MIN_SHORT_PAIR_COUNT = 10
+# Letters that end a word and never begin one: a half cannot start with them.
+WORD_FINAL_LETTERS = "ةى"
 # Single-letter proclitics (and, so, with, for, like): a run that is one of them
 # plus a word seen this often is that word with its clitic (`فيشعر` = ف + يشعر),
 # not two words (في + شعر).
@@ -100,15 +106,15 @@ class Lexicon:
             return None
         if key[0] in PROCLITICS and self.counts.get(key[1:], 0) >= MIN_CLITIC_HOST_COUNT:
             return None
-        best, best_count = None, MIN_PAIR_COUNT - 1
+        best, best_count = None, 0
         for cut in range(MIN_PART_LENGTH, len(key) - MIN_PART_LENGTH + 1):
             left, right = key[:cut], key[cut:]
-            if right in SUFFIX_LIKE or left in PREFIX_LIKE or left in NAME_PREFIXES:
-                continue
-            if _nisba_ending(left, right):
+            if word[cut] in WORD_FINAL_LETTERS or _is_word_part(left, right):
                 continue
             pair_count = self.counts.get(f"{left} {right}", 0)
-            if pair_count > best_count:
+            short = len(left) == MIN_PART_LENGTH or len(right) == MIN_PART_LENGTH
+            needed = MIN_SHORT_PAIR_COUNT if short else MIN_PAIR_COUNT
+            if pair_count >= needed and pair_count > best_count:
                 best, best_count = cut, pair_count
         return best
 
@@ -147,9 +153,15 @@ class Lexicon:
 JOINED_CANDIDATE_RE = re.compile(f"[\u0621-\u063a\u0641-\u064a]{{{MIN_JOINED_LENGTH},}}")
 
 
-def _nisba_ending(left: str, right: str) -> bool:
-    """`النصفي` is النص + the adjective ending -ي, not النص + في."""
-    return right == "في" and left.startswith("ال")
+def _is_word_part(left: str, right: str) -> bool:
+    """Whether this cut falls between a stem and its affix rather than two words."""
+    if right in SUFFIX_LIKE or left in PREFIX_LIKE or left in NAME_PREFIXES:
+        return True
+    # `النصفي` is النص + the adjective ending -ي, not النص + في; `كتابهما` is
+    # كتاب + the dual pronoun -هما, not كتابه + ما.
+    nisba = right == "في" and left.startswith("ال")
+    dual_pronoun = right == "ما" and left.endswith("ه")
+    return nisba or dual_pronoun
 
 
 def count_words(texts: Iterable[str]) -> dict[str, int]:
