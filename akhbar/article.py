@@ -42,6 +42,15 @@ class ProcessorStamp(BaseModel):
     version: str
 
 
+class TextSpan(BaseModel):
+    """A stretch of a text by character offsets: text[start:end]."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: int
+    end: int
+
+
 class Article(BaseModel):
     """One news article as it moves through the pipeline."""
 
@@ -59,6 +68,22 @@ class Article(BaseModel):
     language: str | None = None
     text: str = ""
     processors: list[ProcessorStamp] = Field(default_factory=list)
+    # Added by the normalize stage (processors/normalize.py); `text` and `title`
+    # stay as received. Display forms are for reading and extraction, search
+    # forms (diacritics, alef/ya/teh marbuta folded, ASCII digits) for matching.
+    display_text: str | None = None
+    display_title: str | None = None
+    search_text: str | None = None
+    search_title: str | None = None
+    sentences: list[TextSpan] | None = Field(
+        default=None, description="sentence offsets into display_text"
+    )
+    token_count: int | None = None
+    script: str | None = Field(default=None, description="Arab, Latn, other or none")
+    is_arabic: bool | None = None
+    repairs: dict[str, int] | None = Field(
+        default=None, description="what normalization repaired, and how often"
+    )
 
     @field_validator("fetched_at", "published_at")
     @classmethod

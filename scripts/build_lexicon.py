@@ -1,0 +1,51 @@
+"""Rebuild the word-frequency lexicon used to repair words run together.
+
+Counts the Arabic words of SaudiNewsNet articles (titles and bodies) from every
+daily zip except the held-out days, which benchmarks/wordsplit.py evaluates on.
+
+    .venv/bin/python scripts/build_lexicon.py ../shared/data/saudinewsnet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from processors.wordsplit import LEXICON_PATH, count_words, write_lexicon
+
+# Days kept out of the lexicon so the split-word evaluation runs on unseen text.
+HELD_OUT_DAYS = ("2015-08-06", "2015-08-07")
+
+
+def corpus_articles(folder: Path, days: set[str] | None = None) -> Iterator[dict[str, str]]:
+    """Every article of the SaudiNewsNet zips in `folder` (only `days`, when given)."""
+    for path in sorted(folder.glob("*.zip")):
+        if days is not None and path.stem not in days:
+            continue
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                yield from json.loads(archive.read(name))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path, help="folder of SaudiNewsNet daily zips")
+    parser.add_argument("--out", type=Path, default=LEXICON_PATH)
+    args = parser.parse_args()
+    days = {p.stem for p in args.corpus.glob("*.zip")} - set(HELD_OUT_DAYS)
+    texts = (
+        f"{a.get('title') or ''}\n{a.get('content') or ''}"
+        for a in corpus_articles(args.corpus, days)
+    )
+    counts = count_words(texts)
+    kept = write_lexicon(counts, args.out)
+    print(
+        f"{len(counts)} distinct words, {kept} kept, {args.out.stat().st_size} bytes -> {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

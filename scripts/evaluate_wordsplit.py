@@ -1,0 +1,96 @@
+"""Measure split-word repair on SaudiNewsNet days the lexicon was not built from.
+
+Two measurements over the held-out days (see build_lexicon.HELD_OUT_DAYS):
+
+* joined pairs: real adjacent word pairs (both of at least MIN_PART_LENGTH
+  letters) are written without their space; precision is the share of the
+  splits made that restore the pair exactly, recall the share of pairs restored.
+* untouched text: the held-out articles as published; every split made there is
+  counted as a false split (a few are real lost spaces in the source, which
+  the listed examples show), per 10,000 Arabic words.
+
+    .venv/bin/python scripts/evaluate_wordsplit.py ../shared/data/saudinewsnet
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+from build_lexicon import HELD_OUT_DAYS, corpus_articles
+
+from processors.wordsplit import ARABIC_WORD_RE, MIN_PART_LENGTH, Lexicon, load_lexicon
+
+# Pairs sampled per article: spreads the sample over many articles and outlets.
+PAIRS_PER_ARTICLE = 2
+SEED = 20151207
+EXAMPLES_SHOWN = 15
+
+
+def plain_words(text: str) -> list[str]:
+    """Whitespace tokens made only of Arabic letters (no digits, punctuation or marks)."""
+    return [t for t in text.split() if ARABIC_WORD_RE.fullmatch(t)]
+
+
+def sample_pairs(texts: list[str], rng: random.Random) -> list[tuple[str, str]]:
+    pairs = []
+    for text in texts:
+        tokens = text.split()
+        candidates = [
+            (a, b)
+            for a, b in zip(tokens, tokens[1:], strict=False)
+            if ARABIC_WORD_RE.fullmatch(a)
+            and ARABIC_WORD_RE.fullmatch(b)
+            and len(a) >= MIN_PART_LENGTH
+            and len(b) >= MIN_PART_LENGTH
+        ]
+        pairs.extend(rng.sample(candidates, min(PAIRS_PER_ARTICLE, len(candidates))))
+    return pairs
+
+
+def evaluate_joined(lexicon: Lexicon, pairs: list[tuple[str, str]]) -> None:
+    correct = wrong = 0
+    wrong_examples = []
+    for a, b in pairs:
+        parts = lexicon.split(a + b)
+        if parts == (a, b):
+            correct += 1
+        elif parts is not None:
+            wrong += 1
+            wrong_examples.append(f"{a}+{b} -> {parts[0]}+{parts[1]}")
+    made = correct + wrong
+    print(f"joined pairs: {len(pairs)}, splits made: {made}, correct: {correct}")
+    print(f"precision: {correct / made:.4f}" if made else "precision: n/a (no splits)")
+    print(f"recall:    {correct / len(pairs):.4f}")
+    for example in wrong_examples[:EXAMPLES_SHOWN]:
+        print(f"  wrong split: {example}")
+
+
+def evaluate_untouched(lexicon: Lexicon, texts: list[str]) -> None:
+    words = sum(len(ARABIC_WORD_RE.findall(text)) for text in texts)
+    splits = []
+    for text in texts:
+        for word in ARABIC_WORD_RE.findall(text):
+            parts = lexicon.split(word)
+            if parts is not None:
+                splits.append(f"{word} -> {parts[0]} {parts[1]}")
+    print(f"untouched text: {words} Arabic words, {len(splits)} splits made")
+    print(f"false splits per 10,000 words: {10_000 * len(splits) / words:.3f}")
+    for example in splits[:EXAMPLES_SHOWN]:
+        print(f"  split: {example}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path, help="folder of SaudiNewsNet daily zips")
+    args = parser.parse_args()
+    texts = [a.get("content") or "" for a in corpus_articles(args.corpus, set(HELD_OUT_DAYS))]
+    print(f"held-out days: {', '.join(HELD_OUT_DAYS)}; {len(texts)} articles")
+    lexicon = load_lexicon()
+    evaluate_joined(lexicon, sample_pairs(texts, random.Random(SEED)))
+    evaluate_untouched(lexicon, texts)
+
+
+if __name__ == "__main__":
+    main()
