@@ -164,7 +164,9 @@ def _quantity(item: Any) -> dict[str, Any] | None:
         return {"text": item}
     if not isinstance(item, dict):
         return None
-    shaped = {k: v for k, v in item.items() if k in ("text", "unit") and isinstance(v, str)}
+    shaped: dict[str, Any] = {
+        k: v for k, v in item.items() if k in ("text", "unit") and isinstance(v, str)
+    }
     value = item.get("value")
     if isinstance(value, int | float) and not isinstance(value, bool):
         shaped["value"] = value
