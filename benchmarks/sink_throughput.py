@@ -1,6 +1,6 @@
 """Sink throughput: the JSON Lines sink and the search sink, each beside a raw anchor.
 
-    AKHBAR_TEST_OPENSEARCH=http://127.0.0.1:19200 python benchmarks/sink_throughput.py [--articles N]
+    AKHBAR_TEST_OPENSEARCH=http://127.0.0.1:19200 python benchmarks/sink_throughput.py
 
 * JSON Lines sink: N articles through `JsonlSink.add`, a flush (append, fsync,
   checkpoint) every COMMIT_EVERY articles as the runner's commits would, and
