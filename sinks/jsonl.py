@@ -26,12 +26,14 @@ record and is written again.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -93,6 +95,9 @@ class PartitionFiles:
     open: dict[str, OpenFile] = field(default_factory=dict)
     buffer: dict[str, Batch] = field(default_factory=dict)
     buffered_through: int = -1
+    # The checkpoint as this process last read or wrote it: if the file says
+    # otherwise, another process has written the partition since.
+    checkpoint: dict[str, Any] = field(default_factory=dict)
 
 
 class JsonlSink:
@@ -199,8 +204,12 @@ class JsonlSink:
 
     def _recover(self, tp: TopicPartition) -> PartitionFiles:
         """The partition's checkpoint, with the open files cut back to match it."""
+        with self._locked(tp):
+            return self._recover_locked(tp)
+
+    def _recover_locked(self, tp: TopicPartition) -> PartitionFiles:
         state = self._read_state(tp)
-        files = PartitionFiles(stored_through=state.get("stored_through", -1))
+        files = PartitionFiles(stored_through=state.get("stored_through", -1), checkpoint=state)
         if "stored_through" not in state:
             files.stored_through = self._last_closed_offset(tp)
         open_dir = self._open_dir(tp)
@@ -229,6 +238,24 @@ class JsonlSink:
             "open": {date: f.as_json() for date, f in files.open.items()},
         }
         _write_atomically(self._state_path(tp), json.dumps(state).encode())
+        files.checkpoint = state
+
+    @contextmanager
+    def _locked(self, tp: TopicPartition) -> Iterator[None]:
+        """Hold the partition's lock: between processes, while one reads or changes its files.
+
+        A consumer group gives a partition to one process at a time, but the old
+        owner's idle timer or a flush in progress can overlap a hand-over.
+        """
+        fd = os.open(self._dir / STATE_DIR / f"{_tp_name(tp)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # and with it the lock
+
+    def _taken_over(self, tp: TopicPartition, files: PartitionFiles) -> bool:
+        return self._read_state(tp) != files.checkpoint
 
     def _last_closed_offset(self, tp: TopicPartition) -> int:
         """The highest offset in the closed files' names, for a directory without checkpoint."""
@@ -242,6 +269,15 @@ class JsonlSink:
 
     def _write(self, tp: TopicPartition, files: PartitionFiles) -> None:
         """Append and fsync the buffer, then checkpoint; on failure cut back and raise."""
+        with self._locked(tp):
+            if self._taken_over(tp, files):
+                files.buffer = {}
+                raise SinkUnavailable(
+                    f"partition {_tp_name(tp)} was written by another process; reading again"
+                )
+            self._write_locked(tp, files)
+
+    def _write_locked(self, tp: TopicPartition, files: PartitionFiles) -> None:
         written: list[tuple[Path, int]] = []
         new_open = dict(files.open)
         try:
@@ -279,6 +315,12 @@ class JsonlSink:
         ]
         if not due:
             return
+        with self._locked(tp):
+            if self._taken_over(tp, files):
+                return  # its new owner rotates it
+            self._rotate_locked(tp, files, due)
+
+    def _rotate_locked(self, tp: TopicPartition, files: PartitionFiles, due: list[str]) -> None:
         try:
             for date in due:
                 self._close_file(tp, date, files.open.pop(date))

@@ -134,6 +134,31 @@ def test_a_failed_write_cuts_the_file_back_and_the_articles_come_again(tmp_path:
     assert stored_ids(tmp_path / "articles") == [a.id for a in articles]
 
 
+def test_a_partition_written_meanwhile_by_another_process_is_read_again(
+    tmp_path: Path,
+) -> None:
+    articles = [make_article(n) for n in range(25)]
+    old_owner = JsonlSink(sink_settings(tmp_path))
+    add_all(old_owner, articles[:10])
+    old_owner.flush()
+    # Given the old owner holds 10..14 unflushed when the partition moves, and the
+    # new owner (another process) stores 10..19
+    add_all(old_owner, articles[:15], start=10)
+    new_owner = JsonlSink(sink_settings(tmp_path))
+    add_all(new_owner, articles[:20], start=10)
+    new_owner.flush()
+
+    # Then the old owner's flush fails rather than write 10..14 a second time
+    with pytest.raises(SinkUnavailable, match="another process"):
+        old_owner.flush()
+    # and, read again from its last commit, it adds only what is new
+    add_all(old_owner, articles, start=10)
+    old_owner.flush()
+    new_owner.close()
+    old_owner.close()
+    assert stored_ids(tmp_path / "articles") == [a.id for a in articles]
+
+
 def test_files_rotate_by_size_and_can_be_gzipped(tmp_path: Path) -> None:
     articles = [make_article(n, text_bytes=2000) for n in range(30)]
     sink = JsonlSink(sink_settings(tmp_path, rotate_bytes=500, gzip=True))
