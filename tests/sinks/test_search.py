@@ -21,6 +21,7 @@ from sinks.index import alias_name, index_name, index_template, search_body
 from sinks.search import SearchSink
 from tests.akhbar.test_runner import dead_letters, produce
 from tests.helpers.articles import make_article
+from tests.helpers.tcp_proxy import TcpProxy
 
 ALEPPO = "بدأ الجيش السوري أمس عملية السيطرة البرية الواسعة علي عدة أحياء في حلب."
 CAIRO = "افتتح وزير النقل المصري خطا جديدا لمترو الأنفاق في القاهرة."
@@ -61,6 +62,9 @@ def index_all(sink: SearchSink, articles: list[Article]) -> list[tuple[Any, str]
 
 
 def count(client: OpenSearch, prefix: str) -> int:
+    """Documents behind the alias; 0 while the first index does not exist yet."""
+    if not client.indices.exists_alias(name=alias_name(prefix)):
+        return 0
     client.indices.refresh(index=alias_name(prefix))
     return int(client.count(index=alias_name(prefix))["count"])
 
@@ -233,3 +237,68 @@ def test_the_stage_waits_while_writes_are_blocked_then_catches_up_by_itself(
     [letter] = dead_letters(bus, topic_prefix, 1)
     assert letter.value == bad.to_bytes()
     assert "mapper_parsing_exception" in dict(letter.headers)[HEADER_ERROR].decode()
+
+
+def test_an_outage_mid_run_pauses_the_stage_commits_nothing_and_it_catches_up(
+    bus: Bus, settings_for: BusSettings, opensearch_url: str, prefix: str, client: OpenSearch
+) -> None:
+    # Given a search stage reaching the node through a link that can be cut
+    host, _, port = opensearch_url.removeprefix("http://").partition(":")
+    link = TcpProxy((host, int(port.rstrip("/"))))
+    topic = f"{settings_for.topic_prefix}in"
+    articles = [make_article(n) for n in range(400)]
+    sink = SearchSink(settings(link.url, prefix, request_timeout_s=5, bulk_max_docs=50))
+    stage = Stage("search", "1", topic, step_identity, sink=lambda: sink)
+    runner = StageRunner(bus, stage, FAST, Metrics(), group_prefix=settings_for.topic_prefix)
+    drained = threading.Event()
+    thread = threading.Thread(target=runner.run, kwargs={"drain_after": drained, "timeout": 120})
+    thread.start()
+    try:
+        # and the first half indexed and committed
+        produce(
+            bus,
+            topic,
+            [a.to_bytes() for a in articles[:200]],
+            [a.id.encode() for a in articles[:200]],
+        )
+        _wait_for(lambda: count(client, prefix) == 200, "the first half was not indexed")
+        _wait_for(lambda: runner.stats.consumed == 200 and runner.stats.commits > 0, "no commit")
+        time.sleep(FAST.commit_interval_s * 2)
+
+        # When the node goes away while the second half arrives
+        link.stop()
+        commits = runner.stats.commits
+        produce(
+            bus,
+            topic,
+            [a.to_bytes() for a in articles[200:]],
+            [a.id.encode() for a in articles[200:]],
+        )
+        time.sleep(OUTAGE_S)
+
+        # Then the stage read it, committed nothing and indexed nothing more
+        assert runner.stats.consumed > 200
+        assert runner.stats.commits == commits
+        assert count(client, prefix) == 200
+
+        # When the node is back, the stage catches up by itself, each article once
+        link.start()
+        _wait_for(lambda: count(client, prefix) == 400, "the stage did not catch up")
+    finally:
+        link.stop()
+        drained.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert {hit["_id"] for hit in _all_hits(client, prefix)} == {a.id for a in articles}
+
+
+# Long enough for several failed flushes and backoffs; the 60 s outage of a whole
+# node belongs with the fault-injection suite.
+OUTAGE_S = 5
+
+
+def _wait_for(condition: Any, failure: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.2)
