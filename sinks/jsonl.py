@@ -149,7 +149,7 @@ class JsonlSink:
         batch = files.buffer.get(date)
         if batch is None:
             batch = files.buffer[date] = Batch(first=record.offset)
-        batch.lines.append(article.to_bytes() + b"\n")
+        batch.lines.append(_json_line(article))
         batch.last = files.buffered_through = record.offset
 
     def flush(self) -> Sequence[Rejection]:
@@ -356,6 +356,15 @@ class JsonlSink:
 
     def _state_path(self, tp: TopicPartition) -> Path:
         return self._dir / STATE_DIR / f"{_tp_name(tp)}.json"
+
+
+def _json_line(article: Article) -> bytes:
+    """`article.to_bytes()` and a newline, without its round trip through str.
+
+    pydantic's serializer makes bytes and model_dump_json decodes them to str, which
+    to_bytes encodes again: a fifth of this sink's time per article.
+    """
+    return article.__pydantic_serializer__.to_json(article, exclude_none=True) + b"\n"
 
 
 def _tp_name(tp: TopicPartition) -> str:
