@@ -129,7 +129,8 @@ class JsonlSink:
         for sub in (OPEN_DIR, STATE_DIR):
             (self._dir / sub).mkdir(parents=True, exist_ok=True)
         self._touched |= self._idle_partitions()
-        self.skipped = 0
+        # Records already in the files, skipped after a crash or a hand-over.
+        self.skipped = self._skipped_logged = 0
         # add, flush, close and the idle timer all change the files and checkpoints.
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -153,6 +154,10 @@ class JsonlSink:
         batch.last = files.buffered_through = record.offset
 
     def flush(self) -> Sequence[Rejection]:
+        if self.skipped > self._skipped_logged:
+            newly = self.skipped - self._skipped_logged
+            self._log.info("skipped records the files already hold", records=newly)
+            self._skipped_logged = self.skipped
         with self._lock:
             partitions, self._partitions = self._partitions, {}
             for tp, files in partitions.items():

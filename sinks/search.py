@@ -44,6 +44,17 @@ VERSION = "1"
 
 # Per-item statuses that say "the cluster, not the article": try again later.
 RETRYABLE_STATUSES = frozenset({408, 429})
+# 4xx errors about the cluster, not the article, fixed by an operator, after which
+# the same article indexes fine: a write block (read-only index, flood-stage disk),
+# a closed or missing index where auto-creation is off, missing privileges.
+CLUSTER_ERROR_TYPES = frozenset(
+    {
+        "cluster_block_exception",
+        "index_closed_exception",
+        "index_not_found_exception",
+        "security_exception",
+    }
+)
 # A 429 item is retried this many times inside one flush (the bulk helper's own
 # backoff) before the whole flush is given up as SinkUnavailable.
 BULK_429_RETRIES = 3
@@ -211,9 +222,7 @@ def is_retryable(item: dict[str, Any]) -> bool:
     if status in RETRYABLE_STATUSES or status >= 500:
         return True
     error = item.get("error")
-    # A write block (read-only index, flood-stage disk) is lifted by an operator,
-    # after which the same article indexes fine.
-    return isinstance(error, dict) and error.get("type") == "cluster_block_exception"
+    return isinstance(error, dict) and error.get("type") in CLUSTER_ERROR_TYPES
 
 
 def _error_reason(item: dict[str, Any]) -> str:
