@@ -18,7 +18,7 @@ from akhbar.errors import SinkUnavailable
 from akhbar.metrics import Metrics
 from akhbar.runner import HEADER_ERROR, Stage, StageRunner, step_identity
 from sinks.index import alias_name, index_name, index_template, search_body
-from sinks.search import SearchSink
+from sinks.search import SearchSink, is_retryable
 from tests.akhbar.test_runner import dead_letters, produce
 from tests.helpers.articles import make_article
 from tests.helpers.tcp_proxy import TcpProxy
@@ -302,3 +302,21 @@ def _wait_for(condition: Any, failure: str, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("item", "retryable"),
+    [
+        ({"status": 400, "error": {"type": "mapper_parsing_exception"}}, False),
+        ({"status": 400, "error": {"type": "illegal_argument_exception"}}, False),
+        ({"status": 429, "error": {"type": "es_rejected_execution_exception"}}, True),
+        ({"status": 503, "error": {"type": "unavailable_shards_exception"}}, True),
+        ({"status": 403, "error": {"type": "cluster_block_exception"}}, True),
+        ({"status": 404, "error": {"type": "index_not_found_exception"}}, True),
+        ({"status": "N/A", "error": "ConnectionError"}, True),
+    ],
+)
+def test_failed_items_are_classified_by_status_and_error_type(
+    item: dict[str, Any], retryable: bool
+) -> None:
+    assert is_retryable(item) is retryable
