@@ -5,7 +5,8 @@
 * JSON Lines sink: N articles through `JsonlSink.add`, a flush (append, fsync,
   checkpoint) every COMMIT_EVERY articles as the runner's commits would, and
   `close` (rename into place). Anchor: the same articles serialized and written
-  to one temporary file, fsynced and renamed, the least any durable file sink does.
+  to one temporary file (gzip-compressed at the sink's level with --gzip), fsynced
+  and renamed, the least any durable file sink does.
   Target: >= 20,000 articles/s.
 * Search sink: N articles through `SearchSink.add`/`flush` into a fresh index on
   the node. Anchor: opensearch-py's `helpers.bulk` of the same documents (same
@@ -19,6 +20,8 @@ on both alike. The article size printed is its JSON size.
 from __future__ import annotations
 
 import argparse
+import gzip as zlib_gzip
+import hashlib
 import os
 import statistics
 import sys
@@ -36,8 +39,9 @@ from akhbar.article import Article  # noqa: E402
 from akhbar.bus import StoredMessage  # noqa: E402
 from akhbar.config import JsonlSinkSettings, LogSettings, SearchSinkSettings  # noqa: E402
 from akhbar.logs import configure_logging  # noqa: E402
+from ingest.archive import parse_line  # noqa: E402
 from sinks.index import alias_name, document, index_name, index_template  # noqa: E402
-from sinks.jsonl import JsonlSink  # noqa: E402
+from sinks.jsonl import GZIP_LEVEL, JsonlSink  # noqa: E402
 from sinks.search import SearchSink  # noqa: E402
 from tests.helpers.articles import make_article  # noqa: E402
 
@@ -48,16 +52,24 @@ TOPIC = "articles.enriched"
 
 
 def load_articles(count: int, archive: Path | None, text_bytes: int) -> list[Article]:
-    """`count` articles: from a JSON Lines archive of articles if given, else synthetic."""
+    """`count` articles: from an archive (as `akhbar run --archive` reads it), else synthetic.
+
+    An archive's articles are used in turn until there are `count`, each copy with
+    its own id, so the search index gets `count` documents.
+    """
     if archive is None:
         return [make_article(n, text_bytes=text_bytes) for n in range(count)]
-    articles: list[Article] = []
-    with archive.open("rb") as lines:
-        for line in lines:
-            articles.append(Article.model_validate_json(line))
-            if len(articles) == count:
-                break
-    return articles
+    real = [
+        parsed
+        for n, line in enumerate(archive.read_bytes().splitlines())
+        if isinstance(parsed := parse_line(line, f"{archive}:{n + 1}"), Article)
+    ]
+    return [
+        real[n % len(real)].model_copy(
+            update={"id": hashlib.sha256(f"{real[n % len(real)].id}:{n}".encode()).hexdigest()}
+        )
+        for n in range(count)
+    ]
 
 
 def records(articles: list[Article]) -> list[StoredMessage]:
@@ -67,8 +79,10 @@ def records(articles: list[Article]) -> list[StoredMessage]:
     ]
 
 
-def jsonl_sink(articles: list[Article], messages: list[StoredMessage], workdir: Path) -> float:
-    sink = JsonlSink(JsonlSinkSettings(dir=workdir / uuid.uuid4().hex))
+def jsonl_sink(
+    articles: list[Article], messages: list[StoredMessage], workdir: Path, gzip: bool = False
+) -> float:
+    sink = JsonlSink(JsonlSinkSettings(dir=workdir / uuid.uuid4().hex, gzip=gzip))
     started = time.perf_counter()
     for n, (article, message) in enumerate(zip(articles, messages, strict=True), 1):
         sink.add(article, message)
@@ -79,13 +93,15 @@ def jsonl_sink(articles: list[Article], messages: list[StoredMessage], workdir: 
     return len(articles) / (time.perf_counter() - started)
 
 
-def raw_file(articles: list[Article], messages: list[StoredMessage], workdir: Path) -> float:
+def raw_file(
+    articles: list[Article], messages: list[StoredMessage], workdir: Path, gzip: bool = False
+) -> float:
     final = workdir / f"{uuid.uuid4().hex}.jsonl"
     temporary = final.with_suffix(".tmp")
     started = time.perf_counter()
     with temporary.open("wb") as out:
-        for article in articles:
-            out.write(article.to_bytes() + b"\n")
+        data = b"".join(article.to_bytes() + b"\n" for article in articles)
+        out.write(zlib_gzip.compress(data, GZIP_LEVEL, mtime=0) if gzip else data)
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, final)
@@ -163,6 +179,7 @@ def main() -> None:
     parser.add_argument("--search-articles", type=int, default=20_000)
     parser.add_argument("--text-bytes", type=int, default=2_000, help="synthetic text size")
     parser.add_argument("--archive", type=Path, help="JSON Lines of articles to use instead")
+    parser.add_argument("--gzip", action="store_true", help="JSON Lines sink with gzip on")
     parser.add_argument(
         "--opensearch", default=os.environ.get("AKHBAR_TEST_OPENSEARCH", "http://127.0.0.1:19200")
     )
@@ -179,8 +196,14 @@ def main() -> None:
             "JSON Lines sink",
             20_000,
             [
-                ("JsonlSink", lambda: jsonl_sink(articles, messages, where)),
-                ("raw write+fsync+rename", lambda: raw_file(articles, messages, where)),
+                (
+                    "JsonlSink" + (" (gzip)" if args.gzip else ""),
+                    lambda: jsonl_sink(articles, messages, where, args.gzip),
+                ),
+                (
+                    "raw write+fsync+rename" + (" (gzip)" if args.gzip else ""),
+                    lambda: raw_file(articles, messages, where, args.gzip),
+                ),
             ],
         )
     few = articles[: args.search_articles]
