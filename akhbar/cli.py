@@ -22,6 +22,7 @@ from akhbar.pipeline import STAGE_NAMES, run_pipeline
 from akhbar.runner import tune_gc
 from akhbar.topics import Topics
 from processors.commands import process
+from sinks.commands import export, search
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -156,6 +157,8 @@ def topics(ctx: click.Context) -> None:
 
 
 cli.add_command(process)
+cli.add_command(export)
+cli.add_command(search)
 
 
 def main() -> None:

@@ -114,10 +114,45 @@ class ArchiveSettings(Section):
 class JsonlSinkSettings(Section):
     enabled: bool = True
     dir: Path = Path("data/articles")
+    # Files are filed under the article's publication date (fetch date when it has
+    # none), or under the date it was fetched.
+    partition_by: Literal["published", "fetched"] = "published"
+    # A file is closed (and becomes visible to readers) at this size or age,
+    # whichever comes first; age bounds how stale the visible files can be.
+    rotate_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    rotate_age_s: float = Field(default=60.0, gt=0)
+    gzip: bool = False
+
+
+class SearchSinkSettings(Section):
+    enabled: bool = False
+    # NoDecode: the environment gives `https://a:9200,https://b:9200`, not JSON.
+    hosts: Annotated[list[str], NoDecode] = Field(default=["http://127.0.0.1:9200"], min_length=1)
+    index_prefix: str = "akhbar"
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    # One bulk request holds at most this many articles or bytes; the engines
+    # advise bulk bodies of a few MB.
+    bulk_max_docs: int = Field(default=1000, ge=1)
+    bulk_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # A partly filled batch is sent after this long, even between commits.
+    bulk_max_age_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
 
 class SinkSettings(Section):
     jsonl: JsonlSinkSettings = Field(default_factory=JsonlSinkSettings)
+    search: SearchSinkSettings = Field(default_factory=SearchSinkSettings)
 
 
 class LogSettings(Section):

@@ -23,7 +23,7 @@ from akhbar.runner import SourceRunner, Stage, StageRunner, step_identity
 from akhbar.topics import Topics
 from ingest import archive
 from processors import enrich, normalize
-from sinks import jsonl
+from sinks import jsonl, search
 
 
 def processing_stages(settings: Settings) -> list[Stage]:
@@ -46,14 +46,25 @@ def processing_stages(settings: Settings) -> list[Stage]:
         ),
     ]
     if settings.sinks.jsonl.enabled:
-        directory = settings.sinks.jsonl.dir
+        jsonl_settings = settings.sinks.jsonl
         stages.append(
             Stage(
                 jsonl.NAME,
                 jsonl.VERSION,
                 topics.enriched,
                 step_identity,
-                sink=lambda: jsonl.JsonlSink(directory),
+                sink=lambda: jsonl.JsonlSink(jsonl_settings),
+            )
+        )
+    if settings.sinks.search.enabled:
+        search_settings = settings.sinks.search
+        stages.append(
+            Stage(
+                search.NAME,
+                search.VERSION,
+                topics.enriched,
+                step_identity,
+                sink=lambda: search.SearchSink(search_settings),
             )
         )
     return stages
@@ -70,7 +81,7 @@ def archive_runner(
     )
 
 
-STAGE_NAMES = ("archive", normalize.NAME, enrich.NAME, jsonl.NAME)
+STAGE_NAMES = ("archive", normalize.NAME, enrich.NAME, jsonl.NAME, search.NAME)
 
 
 @dataclass

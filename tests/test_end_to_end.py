@@ -36,6 +36,8 @@ def environment(tmp_path: Path, backend: str, kafka: str | None) -> dict[str, st
         "AKHBAR_BUS__TOPIC_PREFIX": unique_prefix(),
         "AKHBAR_ARCHIVE__STATE_PATH": str(tmp_path / "archive-state.json"),
         "AKHBAR_SINKS__JSONL__DIR": str(tmp_path / "articles"),
+        # Files become visible when closed; close them quickly for the tests that watch.
+        "AKHBAR_SINKS__JSONL__ROTATE_AGE_S": "0.2",
         "AKHBAR_RUNNER__COMMIT_INTERVAL_S": "0.5",
     }
     if backend == "kafka":
@@ -47,7 +49,7 @@ def environment(tmp_path: Path, backend: str, kafka: str | None) -> dict[str, st
 def stored_ids(directory: Path) -> list[str]:
     return [
         json.loads(line)["id"]
-        for f in sorted(directory.glob("*.jsonl"))
+        for f in sorted(directory.glob("*/*.jsonl"))
         for line in f.read_text().splitlines()
     ]
 
@@ -86,7 +88,7 @@ def test_run_once_moves_every_article_to_the_sink(
     assert len(ids) == ARTICLES
     assert set(ids) == expected
     first = json.loads(
-        (tmp_path / "articles").glob("*.jsonl").__next__().read_text().splitlines()[0]
+        (tmp_path / "articles").glob("*/*.jsonl").__next__().read_text().splitlines()[0]
     )
     assert [p["name"] for p in first["processors"]] == ["archive", "normalize", "enrich", "jsonl"]
 
@@ -131,7 +133,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing(
 def stored_ids_safe(directory: Path) -> list[str]:
     """Ids stored so far, ignoring a line still being appended."""
     ids = []
-    for f in sorted(directory.glob("*.jsonl")) if directory.exists() else []:
+    for f in sorted(directory.glob("*/*.jsonl")) if directory.exists() else []:
         for line in f.read_bytes().splitlines():
             with contextlib.suppress(ValueError):
                 ids.append(json.loads(line)["id"])
