@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from akhbar.article import Article
+from sinks.jsonl import closed_files, read_lines
 from tests.test_end_to_end import environment, kafka_or_none, run_once  # noqa: F401
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -34,8 +35,8 @@ def test_pipeline_writes_normalized_articles(
     assert proc.returncode == 0, proc.stderr[-3000:]
     stored = {
         record["url"]: record
-        for path in (tmp_path / "articles").glob("*.jsonl")
-        for record in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        for path in closed_files(tmp_path / "articles")
+        for record in map(json.loads, read_lines(path))
     }
     clean, garbled = stored["https://news.example/aleppo"], stored["https://news.example/garbled"]
     assert clean["text"] == aleppo
