@@ -1,0 +1,109 @@
+"""Cleaning a fetched page into an article: trafilatura, with the feed entry as fallback.
+
+`clean_page` is called by the fetch stage's step with the fetched HTML and the
+discovered article (what the feed said). It never raises for a page without an
+article: when extraction fails or finds too little, the feed's title and summary
+become the text, and `text_source` says so. Arabic breaking-news briefs are a
+sentence or two long and must not be dropped for being short.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import trafilatura
+from htmldate import find_date
+
+from akhbar.article import Article
+
+# Below this many characters the page's text is a menu or a teaser, not the article.
+MIN_TEXT_CHARS = 200
+# trafilatura's time grows with the tree; pages beyond this are pathological.
+MAX_HTML_CHARS = 3_000_000
+# A date further ahead than this is a parsing error or a placeholder, not a publication date.
+MAX_FUTURE = timedelta(days=1)
+TEXT_FROM_PAGE = "page"
+TEXT_FROM_FEED = "feed"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def clean_page(html: str, page_url: str, discovered: Article) -> Article:
+    """The full article: page text and metadata, falling back to the feed entry's."""
+    document = _extract(html[:MAX_HTML_CHARS], page_url)
+    text = (document.get("text") or "").strip()
+    fields: dict[str, Any] = {
+        "title": document.get("title") or discovered.title,
+        "author": document.get("author") or discovered.author,
+        "language": document.get("language") or discovered.language,
+        "published_at": publication_date(html, discovered.published_at),
+        "canonical_url": document.get("url") or page_url,
+        "image": document.get("image"),
+        "categories": _as_list(document.get("categories")),
+        "tags": _as_list(document.get("tags")),
+        "sitename": document.get("sitename"),
+    }
+    if len(text) >= MIN_TEXT_CHARS:
+        fields.update(text=text, text_source=TEXT_FROM_PAGE)
+    else:
+        fields.update(text=_feed_text(discovered, text), text_source=TEXT_FROM_FEED)
+    fields = {key: value for key, value in fields.items() if value not in (None, [], "")}
+    return discovered.model_copy(update={**fields, "fetched_at": datetime.now(UTC)})
+
+
+def _extract(html: str, url: str) -> dict[str, Any]:
+    document = trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, include_comments=False, include_tables=True
+    )
+    if document is None:
+        return {}
+    return dict(document.as_dict()) if hasattr(document, "as_dict") else dict(document)
+
+
+def _feed_text(discovered: Article, page_text: str) -> str:
+    """Title, summary and whatever short text the page had, without repeats."""
+    parts: list[str] = []
+    summary = str(getattr(discovered, "summary", "") or "")
+    for part in (discovered.title or "", summary, page_text):
+        part = part.strip()
+        if part and all(part not in seen for seen in parts):
+            parts.append(part)
+    return "\n\n".join(parts)
+
+
+def _as_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [str(item) for item in value]
+
+
+def publication_date(html: str, feed_date: datetime | None) -> datetime | None:
+    """The page's own date first, then the feed's; times and zones kept, the future refused.
+
+    htmldate often knows only the day. When the feed's timestamp falls on that
+    day it is the same date with its time and zone, so it is kept.
+    """
+    now = datetime.now(UTC)
+    page_date = _page_date(html)
+    if feed_date is not None and feed_date - now > MAX_FUTURE:
+        feed_date = None
+    if page_date is None or page_date - now > MAX_FUTURE:
+        return feed_date
+    if feed_date is not None and feed_date.date() == page_date.date():
+        return feed_date
+    return page_date
+
+
+def _page_date(html: str) -> datetime | None:
+    try:
+        found = find_date(
+            html, outputformat=DATE_FORMAT, original_date=True, extensive_search=False
+        )
+    except (ValueError, TypeError):
+        return None
+    if not found:
+        return None
+    parsed = datetime.fromisoformat(found.replace("+0000", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
