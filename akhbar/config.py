@@ -136,6 +136,8 @@ class IngestSettings(Section):
     obey_robots: bool = False
     # Requests to one host at least this far apart.
     host_spacing_s: float = Field(default=1.0, ge=0)
+    # Bound on one page fetch, redirects included: slow-drip servers never time out a read.
+    page_timeout_s: float = Field(default=45.0, gt=0)
 
 
 class MetricsSettings(Section):

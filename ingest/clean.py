@@ -98,9 +98,7 @@ def publication_date(html: str, feed_date: datetime | None) -> datetime | None:
 
 def _page_date(html: str) -> datetime | None:
     try:
-        found = find_date(
-            html, outputformat=DATE_FORMAT, original_date=True, extensive_search=False
-        )
+        found = find_date(html, outputformat=DATE_FORMAT, original_date=True, extensive_search=True)
     except (ValueError, TypeError):
         return None
     if not found:

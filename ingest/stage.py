@@ -22,7 +22,14 @@ from akhbar.runner import SourceRunner, Stage
 from akhbar.topics import Topics
 from ingest.clean import clean_page
 from ingest.feeds import load_feeds
-from ingest.fetch import USER_AGENT, FetchError, PageFetcher
+from ingest.fetch import (
+    USER_AGENT,
+    FetchedPage,
+    FetchError,
+    PageFetcher,
+    PermanentFetchError,
+    TransientFetchError,
+)
 from ingest.metrics import IngestMetrics
 from ingest.poller import FeedPoller
 
@@ -31,28 +38,54 @@ VERSION = "1"
 
 
 class FetchStep:
-    """Callable step; one per stage thread (the fetcher's connection pool is not shared)."""
+    """Callable step; one per stage thread (the fetcher's connection pool is not shared).
 
-    def __init__(self, fetcher: PageFetcher, metrics: IngestMetrics | None = None) -> None:
+    A transient failure is raised for the runner to retry with backoff, but on
+    the article's `max_attempts`-th failure it becomes a PermanentFetchError: one
+    page that keeps answering 500 must not stop the stage for every other page.
+    The dead-lettered message can be replayed once the site recovers.
+    """
+
+    def __init__(
+        self, fetcher: PageFetcher, metrics: IngestMetrics | None = None, max_attempts: int = 3
+    ) -> None:
         self.fetcher = fetcher
         self.metrics = metrics
+        self.max_attempts = max(1, max_attempts)
         self.log = get_logger(stage=NAME)
+        self._failures: dict[str, int] = {}
 
     def __call__(self, discovered: Article) -> Article:
         try:
             page = self.fetcher.fetch(discovered.url)
-        except FetchError as exc:
-            if self.metrics is not None:
-                self.metrics.page_errors.labels(exc.kind).inc()
-            self.log.warning(
-                "page fetch failed",
-                article_id=discovered.id,
-                url=discovered.url,
-                feed=discovered.feed,
-                kind=exc.kind,
-                reason=str(exc),
-            )
+        except TransientFetchError as exc:
+            self._count(discovered, exc)
+            failures = self._failures[discovered.id] = self._failures.get(discovered.id, 0) + 1
+            if failures >= self.max_attempts:
+                del self._failures[discovered.id]
+                raise PermanentFetchError(
+                    exc.kind, f"gave up after {failures} attempts: {exc}"
+                ) from exc
             raise
+        except FetchError as exc:
+            self._count(discovered, exc)
+            raise
+        self._failures.pop(discovered.id, None)
+        return self._clean(discovered, page)
+
+    def _count(self, discovered: Article, exc: FetchError) -> None:
+        if self.metrics is not None:
+            self.metrics.page_errors.labels(exc.kind).inc()
+        self.log.warning(
+            "page fetch failed",
+            article_id=discovered.id,
+            url=discovered.url,
+            feed=discovered.feed,
+            kind=exc.kind,
+            reason=str(exc),
+        )
+
+    def _clean(self, discovered: Article, page: FetchedPage) -> Article:
         article = clean_page(page.text, page.url, discovered)
         source = str(getattr(article, "text_source", ""))
         if self.metrics is not None:
@@ -74,9 +107,14 @@ def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
         user_agent=ingest.user_agent or USER_AGENT,
         host_spacing_s=ingest.host_spacing_s,
         obey_robots=ingest.obey_robots,
+        total_timeout_s=ingest.page_timeout_s,
     )
     topics = Topics(settings.bus.topic_prefix)
-    step = FetchStep(fetcher, IngestMetrics.of(metrics) if metrics else None)
+    step = FetchStep(
+        fetcher,
+        IngestMetrics.of(metrics) if metrics else None,
+        max_attempts=settings.runner.step_retries + 1,
+    )
     return Stage(NAME, VERSION, topics.discovered, step, output_topic=topics.cleaned, bounded=True)
 
 
