@@ -22,6 +22,7 @@ from akhbar.pipeline import STAGE_NAMES, run_pipeline
 from akhbar.runner import tune_gc
 from akhbar.topics import Topics
 from ingest.commands import feeds as feeds_command
+from ingest.demo import demo as demo_command
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -176,6 +177,7 @@ def topics(ctx: click.Context) -> None:
 
 
 cli.add_command(feeds_command)
+cli.add_command(demo_command)
 
 
 def main() -> None:
