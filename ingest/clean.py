@@ -14,6 +14,8 @@ from typing import Any
 
 import trafilatura
 from htmldate import find_date
+from lxml.html import HtmlElement
+from trafilatura import load_html
 
 from akhbar.article import Article
 
@@ -26,17 +28,23 @@ MAX_FUTURE = timedelta(days=1)
 TEXT_FROM_PAGE = "page"
 TEXT_FROM_FEED = "feed"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+QUICK_DATE_PARAMS = {"extensive_search": False}
 
 
 def clean_page(html: str, page_url: str, discovered: Article) -> Article:
     """The full article: page text and metadata, falling back to the feed entry's."""
-    document = _extract(html[:MAX_HTML_CHARS], page_url)
+    html = html[:MAX_HTML_CHARS]
+    tree = load_html(html)
+    # htmldate on the markup itself: on a parsed tree (as inside trafilatura) it
+    # reports times in UTC and the page's own zone is lost.
+    page_date = _page_date(html)
+    document = _extract(tree, page_url) if tree is not None else {}
     text = (document.get("text") or "").strip()
     fields: dict[str, Any] = {
         "title": document.get("title") or discovered.title,
         "author": document.get("author") or discovered.author,
         "language": document.get("language") or discovered.language,
-        "published_at": publication_date(html, discovered.published_at),
+        "published_at": publication_date(page_date, discovered.published_at),
         "canonical_url": document.get("url") or page_url,
         "image": document.get("image"),
         "categories": _as_list(document.get("categories")),
@@ -51,16 +59,18 @@ def clean_page(html: str, page_url: str, discovered: Article) -> Article:
     return discovered.model_copy(update={**fields, "fetched_at": datetime.now(UTC)})
 
 
-def _extract(html: str, url: str) -> dict[str, Any]:
+def _extract(tree: HtmlElement, url: str) -> dict[str, Any]:
     # Comments are not the article; favor_precision drops more related-link and
     # teaser blocks and scored higher on benchmarks/extraction_quality.py.
     document = trafilatura.bare_extraction(
-        html,
+        tree,
         url=url,
         with_metadata=True,
         include_comments=False,
         include_tables=True,
         favor_precision=True,
+        # The date is already known; the quickest search will do.
+        date_extraction_params=QUICK_DATE_PARAMS,
     )
     if document is None:
         return {}
@@ -86,14 +96,14 @@ def _as_list(value: Any) -> list[str]:
     return [str(item) for item in value]
 
 
-def publication_date(html: str, feed_date: datetime | None) -> datetime | None:
+def publication_date(page_date_text: str | None, feed_date: datetime | None) -> datetime | None:
     """The page's own date first, then the feed's; times and zones kept, the future refused.
 
     htmldate often knows only the day. When the feed's timestamp falls on that
     day it is the same date with its time and zone, so it is kept.
     """
     now = datetime.now(UTC)
-    page_date = _page_date(html)
+    page_date = _parse_date(page_date_text)
     if feed_date is not None and feed_date - now > MAX_FUTURE:
         feed_date = None
     if page_date is None or page_date - now > MAX_FUTURE:
@@ -103,12 +113,19 @@ def publication_date(html: str, feed_date: datetime | None) -> datetime | None:
     return page_date
 
 
-def _page_date(html: str) -> datetime | None:
+def _page_date(html: str) -> str | None:
     try:
         found = find_date(html, outputformat=DATE_FORMAT, original_date=True, extensive_search=True)
     except (ValueError, TypeError):
         return None
-    if not found:
+    return str(found) if found else None
+
+
+def _parse_date(text: str | None) -> datetime | None:
+    if not text:
         return None
-    parsed = datetime.fromisoformat(found.replace("+0000", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text.replace("+0000", "+00:00"))
+    except ValueError:
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

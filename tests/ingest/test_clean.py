@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -89,12 +89,12 @@ def test_a_short_brief_keeps_the_feeds_title_and_summary(site: FixtureServer) ->
 
 
 def test_the_feed_date_keeps_its_time_and_zone_when_the_page_agrees() -> None:
-    riyadh = datetime(2020, 8, 24, 14, 5, tzinfo=UTC) + timedelta()
-    html = "<html><head><meta property='article:published_time' content='2020-08-24'></head></html>"
-    assert publication_date(html, riyadh) == riyadh
+    riyadh = datetime(2020, 8, 24, 14, 5, tzinfo=timezone(timedelta(hours=3)))
+    assert publication_date("2020-08-24T00:00:00", riyadh) == riyadh
+    assert publication_date("2020-08-20T00:00:00", riyadh) == datetime(2020, 8, 20, tzinfo=UTC)
 
 
 def test_dates_far_in_the_future_are_refused() -> None:
     future = datetime.now(UTC) + timedelta(days=30)
-    html = f"<meta property='article:published_time' content='{future.date().isoformat()}'>"
-    assert publication_date(html, future) is None
+    assert publication_date(future.isoformat(), future) is None
+    assert publication_date(future.isoformat(), None) is None
