@@ -123,3 +123,10 @@ def test_retry_after_is_read_and_capped(header: str | None, seconds: float | Non
 
 def test_retry_after_as_an_http_date() -> None:
     assert retry_after_seconds("Thu, 01 Jan 2026 00:02:00 GMT", now=1767225600.0) == 120.0
+
+
+def test_robots_txt_is_obeyed_when_configured(site: FixtureServer) -> None:
+    polite = PageFetcher(allow_hosts=["127.0.0.1"], host_spacing_s=0, obey_robots=True)
+    with pytest.raises(PermanentFetchError, match="robots"):
+        polite.fetch(f"{site.base_url}/private/page")
+    assert "<article>" in polite.fetch(f"{site.base_url}/news/0").text
