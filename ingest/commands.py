@@ -164,8 +164,12 @@ def health(ctx: click.Context, state_path: Path | None) -> None:
     """Each feed's last poll, error streak, last error and rate, worst first."""
     path = state_path or load_settings(ctx.find_root().obj).ingest.state_path
     store = FeedStateStore(path)
-    table = Table("feed", "status", "streak", "last error", "items/day", "polls", "entries")
+    table = Table(
+        "feed", "status", "streak", "last error", "items/day", "polls", "entries", "page errors"
+    )
+    page_errors = store.page_errors()
     for row in store.health():
+        pages = page_errors.get(row["url"], {})
         table.add_row(
             row["name"] or row["url"],
             str(row["last_status"] or "-"),
@@ -174,6 +178,7 @@ def health(ctx: click.Context, state_path: Path | None) -> None:
             f"{row['items_per_day']:.1f}",
             str(row["polls"]),
             str(row["entries"]),
+            ", ".join(f"{kind}: {n}" for kind, n in sorted(pages.items())) or "-",
         )
     store.close()
     Console().print(table)

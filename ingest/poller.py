@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -412,11 +413,20 @@ def _feed_hint_s(parsed: Any) -> float | None:
     return None
 
 
-def _cache_hint_s(response: httpx.Response) -> float | None:
+def _cache_hint_s(response: httpx.Response, now: float | None = None) -> float | None:
+    """Cache-Control max-age, else how far ahead Expires is (RFC 9111 puts max-age first)."""
     match = MAX_AGE.search(response.headers.get("cache-control", ""))
     if match:
         return float(match.group(1))
-    return None
+    expires = response.headers.get("expires")
+    if not expires:
+        return None
+    try:
+        when = parsedate_to_datetime(expires).timestamp()
+    except (TypeError, ValueError):
+        return None
+    ahead = when - (time.time() if now is None else now)
+    return ahead if ahead > 0 else None
 
 
 def _jittered(seconds: float) -> float:

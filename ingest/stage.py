@@ -32,6 +32,7 @@ from ingest.fetch import (
 )
 from ingest.metrics import IngestMetrics
 from ingest.poller import FeedPoller
+from ingest.state import FeedStateStore
 
 NAME = "fetch"
 VERSION = "1"
@@ -47,10 +48,15 @@ class FetchStep:
     """
 
     def __init__(
-        self, fetcher: PageFetcher, metrics: IngestMetrics | None = None, max_attempts: int = 3
+        self,
+        fetcher: PageFetcher,
+        metrics: IngestMetrics | None = None,
+        max_attempts: int = 3,
+        health: FeedStateStore | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.metrics = metrics
+        self.health = health
         self.max_attempts = max(1, max_attempts)
         self.log = get_logger(stage=NAME)
         self._failures: dict[str, int] = {}
@@ -63,15 +69,22 @@ class FetchStep:
             failures = self._failures[discovered.id] = self._failures.get(discovered.id, 0) + 1
             if failures >= self.max_attempts:
                 del self._failures[discovered.id]
+                self._record(discovered, exc)
                 raise PermanentFetchError(
                     exc.kind, f"gave up after {failures} attempts: {exc}"
                 ) from exc
             raise
         except FetchError as exc:
             self._count(discovered, exc)
+            self._record(discovered, exc)
             raise
         self._failures.pop(discovered.id, None)
         return self._clean(discovered, page)
+
+    def _record(self, discovered: Article, exc: FetchError) -> None:
+        """A page given up on counts against its feed's health."""
+        if self.health is not None and discovered.feed:
+            self.health.record_page_error(discovered.feed, exc.kind, str(exc))
 
     def _count(self, discovered: Article, exc: FetchError) -> None:
         if self.metrics is not None:
@@ -114,6 +127,7 @@ def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
         fetcher,
         IngestMetrics.of(metrics) if metrics else None,
         max_attempts=settings.runner.step_retries + 1,
+        health=FeedStateStore(ingest.state_path),
     )
     return Stage(NAME, VERSION, topics.discovered, step, output_topic=topics.cleaned, bounded=True)
 

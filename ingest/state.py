@@ -6,7 +6,9 @@ Tables (`sqlite3 data/feeds.sqlite3 'select * from feeds'`):
   polled next, its error streak and last error, last success, items per day;
 * `seen_entries`: entry keys already emitted, per feed;
 * `seen_articles`: article ids already emitted from any feed (the same story
-  in two feeds is emitted once).
+  in two feeds is emitted once);
+* `page_errors`: per feed and kind, how many of its pages failed and why (written
+  by the fetch stage when it runs beside the poller, on the same data dir).
 
 The poller writes here only in `commit`, after the bus has flushed what it
 emitted, and in one transaction: a crash before it repeats a poll, never loses
@@ -26,6 +28,9 @@ from typing import Any
 # story that comes back after a month is news again.
 SEEN_WINDOW_S = 30 * 24 * 3600
 
+# How long a writer waits for the other connection's transaction to end.
+BUSY_TIMEOUT_S = 30.0
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     url TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
@@ -40,6 +45,11 @@ CREATE TABLE IF NOT EXISTS feeds (
 CREATE TABLE IF NOT EXISTS seen_entries (
     feed TEXT NOT NULL, entry_key TEXT NOT NULL, seen_at REAL NOT NULL,
     PRIMARY KEY (feed, entry_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS page_errors (
+    feed TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
+    last_reason TEXT NOT NULL, last_at REAL NOT NULL,
+    PRIMARY KEY (feed, kind)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_articles (
     article_id TEXT PRIMARY KEY, seen_at REAL NOT NULL
@@ -79,7 +89,10 @@ class FeedStateStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # The poller and the fetch stage write this file from two connections.
+        self._db = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -118,6 +131,23 @@ class FeedStateStore:
                 "INSERT OR IGNORE INTO seen_articles VALUES (?, ?)",
                 [(article_id, now) for article_id in article_ids],
             )
+
+    def record_page_error(self, feed: str, kind: str, reason: str) -> None:
+        """Count one failed page fetch against its feed, for feed health."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO page_errors VALUES (?, ?, 1, ?, ?) ON CONFLICT (feed, kind) DO "
+                "UPDATE SET count = count + 1, last_reason = excluded.last_reason, "
+                "last_at = excluded.last_at",
+                (feed, kind, reason, time.time()),
+            )
+
+    def page_errors(self) -> dict[str, dict[str, int]]:
+        """Failed page fetches by feed, then by kind."""
+        found: dict[str, dict[str, int]] = {}
+        for feed, kind, count in self._db.execute("SELECT feed, kind, count FROM page_errors"):
+            found.setdefault(feed, {})[kind] = count
+        return found
 
     def prune(self, window_s: float = SEEN_WINDOW_S) -> None:
         cutoff = time.time() - window_s

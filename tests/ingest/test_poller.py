@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import feedparser
@@ -149,5 +150,8 @@ def test_the_interval_follows_the_rate_and_the_hints() -> None:
     assert adaptive_interval(24, None, plain) == 1800
     cached = httpx.Response(200, headers={"Cache-Control": "max-age=3600"})
     assert adaptive_interval(24, None, cached) == 3600
+    expires = format_datetime(datetime.now(UTC) + timedelta(hours=2), usegmt=True)
+    expiring = httpx.Response(200, headers={"Expires": expires})
+    assert 7000 <= adaptive_interval(24, None, expiring) <= 7200
     ttl = feedparser.parse("<rss><channel><ttl>90</ttl></channel></rss>")
     assert adaptive_interval(24, ttl, plain) == 5400
