@@ -135,9 +135,15 @@ def import_opml(ctx: click.Context, opml: Path, list_file: Path | None) -> None:
 @click.option("--allow-host", "allow_hosts", multiple=True, help="Allow a private host.")
 def check_feed(url: str, allow_hosts: tuple[str, ...]) -> None:
     """Poll URL once (no bus, no saved state) and print its parsed entries."""
+    try:
+        feed = Feed(url=url)
+    except ValueError as exc:
+        _fail(
+            f"not a feed URL: {url} ({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc})"
+        )
     with tempfile.TemporaryDirectory() as scratch:
         poller = FeedPoller(
-            [Feed(url=url)], Path(scratch) / "state.sqlite3", allow_hosts=allow_hosts, once=True
+            [feed], Path(scratch) / "state.sqlite3", allow_hosts=allow_hosts, once=True
         )
         try:
             articles = poller.read(10_000)
@@ -163,6 +169,8 @@ def check_feed(url: str, allow_hosts: tuple[str, ...]) -> None:
 def health(ctx: click.Context, state_path: Path | None) -> None:
     """Each feed's last poll, error streak, last error and rate, worst first."""
     path = state_path or load_settings(ctx.find_root().obj).ingest.state_path
+    if not path.exists():
+        _fail(f"no poller state at {path}: the poller has not run with this data directory")
     store = FeedStateStore(path)
     table = Table(
         "feed", "status", "streak", "last error", "items/day", "polls", "entries", "page errors"
