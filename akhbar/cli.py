@@ -21,6 +21,8 @@ from akhbar.metrics import Metrics
 from akhbar.pipeline import STAGE_NAMES, run_pipeline
 from akhbar.runner import tune_gc
 from akhbar.topics import Topics
+from ingest.commands import feeds as feeds_command
+from ingest.demo import demo as demo_command
 from processors.commands import process
 from sinks.commands import export, search
 
@@ -116,12 +118,32 @@ def _run(settings: Settings, once: bool, only: str | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON Lines file of articles to import (repeatable).",
 )
+@click.option(
+    "--feeds",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Feed list (YAML or OPML) to poll; enables the poller and fetch stages.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Host that may be fetched although it resolves to a private address (repeatable).",
+)
 @click.pass_context
-def run(ctx: click.Context, once: bool, archives: tuple[Path, ...]) -> None:
+def run(
+    ctx: click.Context,
+    once: bool,
+    archives: tuple[Path, ...],
+    feeds: Path | None,
+    allow_hosts: tuple[str, ...],
+) -> None:
     """Run every stage in this process over the configured bus."""
     settings = _settings(ctx)
     if archives:
         settings.archive.paths = [*settings.archive.paths, *archives]
+    if feeds:
+        settings.ingest.feeds = feeds
+    settings.ingest.allow_hosts = [*settings.ingest.allow_hosts, *allow_hosts]
     _run(settings, once, only=None)
 
 
@@ -159,6 +181,8 @@ def topics(ctx: click.Context) -> None:
 cli.add_command(process)
 cli.add_command(export)
 cli.add_command(search)
+cli.add_command(feeds_command)
+cli.add_command(demo_command)
 
 
 def main() -> None:

@@ -160,6 +160,21 @@ class LogSettings(Section):
     format: Literal["json", "console"] = "json"
 
 
+class IngestSettings(Section):
+    """Feed polling and page fetching (the poller and fetch stages run only with a feed list)."""
+
+    feeds: Path | None = None  # YAML or OPML feed list
+    state_path: Path = Path("data/feeds.sqlite3")
+    # Hosts fetched even though they resolve to private or loopback addresses.
+    allow_hosts: list[str] = Field(default_factory=list)
+    user_agent: str | None = None  # None: Akhbar's own, with its contact URL
+    obey_robots: bool = False
+    # Requests to one host at least this far apart.
+    host_spacing_s: float = Field(default=1.0, ge=0)
+    # Bound on one page fetch, redirects included: slow-drip servers never time out a read.
+    page_timeout_s: float = Field(default=45.0, gt=0)
+
+
 class MetricsSettings(Section):
     # host:port for /metrics; loopback by default so nothing is exposed by accident.
     address: str | None = None
@@ -181,6 +196,7 @@ class Settings(BaseSettings):
     sinks: SinkSettings = Field(default_factory=SinkSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -22,14 +22,17 @@ from akhbar.metrics import Metrics
 from akhbar.runner import SourceRunner, Stage, StageRunner, step_identity
 from akhbar.topics import Topics
 from ingest import archive
+from ingest import stage as ingest_stage
 from processors import enrich, normalize
 from sinks import jsonl, search
 
 
-def processing_stages(settings: Settings) -> list[Stage]:
+def processing_stages(settings: Settings, metrics: Metrics | None = None) -> list[Stage]:
     """The consumer stages, upstream first."""
     topics = Topics(settings.bus.topic_prefix)
+    fetch = [ingest_stage.fetch_stage(settings, metrics)] if settings.ingest.feeds else []
     stages = [
+        *fetch,
         Stage(
             normalize.NAME,
             normalize.VERSION,
@@ -81,7 +84,15 @@ def archive_runner(
     )
 
 
-STAGE_NAMES = ("archive", normalize.NAME, enrich.NAME, jsonl.NAME, search.NAME)
+STAGE_NAMES = (
+    "archive",
+    "poller",
+    ingest_stage.NAME,
+    normalize.NAME,
+    enrich.NAME,
+    jsonl.NAME,
+    search.NAME,
+)
 
 
 @dataclass
@@ -115,7 +126,14 @@ def run_pipeline(
     source = archive_runner(settings, bus, metrics, stop)
     if source is not None and only in (None, "archive"):
         jobs.append(("archive", lambda _upstream: source.run(until_exhausted=once)))
-    for stage in processing_stages(settings):
+    poller = (
+        None
+        if only not in (None, "poller")
+        else ingest_stage.poller_runner(settings, bus, metrics, stop, once)
+    )
+    if poller is not None:
+        jobs.append(("poller", lambda _upstream: poller.run(until_exhausted=once)))
+    for stage in processing_stages(settings, metrics):
         if only in (None, stage.name):
             runner = StageRunner(
                 bus, stage, settings.runner, metrics, stop, group_prefix=settings.bus.topic_prefix

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# New feed entries, before their pages are fetched (poller -> fetch stage).
+DISCOVERED = "articles.discovered"
 CLEANED = "articles.cleaned"
 NORMALIZED = "articles.normalized"
 ENRICHED = "articles.enriched"
@@ -33,6 +35,10 @@ class Topics:
         return f"{self.prefix}{base}"
 
     @property
+    def discovered(self) -> str:
+        return self.name(DISCOVERED)
+
+    @property
     def cleaned(self) -> str:
         return self.name(CLEANED)
 
@@ -46,5 +52,5 @@ class Topics:
 
     def all(self) -> list[str]:
         """Every topic the pipeline needs, dead-letter topics included."""
-        main = [self.name(base) for base in PIPELINE_TOPICS]
+        main = [self.name(base) for base in (DISCOVERED, *PIPELINE_TOPICS)]
         return main + [dead_letter_topic(topic) for topic in main]

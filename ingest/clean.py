@@ -1,49 +1,145 @@
-"""Main-text extraction from one HTML page, with trafilatura.
+"""Cleaning a fetched page into an article: trafilatura, with the feed entry as fallback.
 
-Called by `akhbar process --html` today; the ingest stage's page cleaning builds
-on it. A page with no extractable text gives an Article with empty `text`
-(the normalize step then has nothing to do); it does not raise.
+`clean_page` is called by the fetch stage's step with the fetched HTML and the
+discovered article (what the feed said). It never raises for a page without an
+article: when extraction fails or finds too little, the feed's title and summary
+become the text, and `text_source` says so. Arabic breaking-news briefs are a
+sentence or two long and must not be dropped for being short.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trafilatura import bare_extraction
+import trafilatura
+from htmldate import find_date
+from lxml.html import HtmlElement
+from trafilatura import load_html
 
 from akhbar.article import Article
+from ingest.fetch import decode_html
+
+# Below this many characters the page's text is a menu or a teaser, not the article.
+MIN_TEXT_CHARS = 200
+# trafilatura's time grows with the tree; pages beyond this are pathological.
+MAX_HTML_CHARS = 3_000_000
+# A date further ahead than this is a parsing error or a placeholder, not a publication date.
+MAX_FUTURE = timedelta(days=1)
+TEXT_FROM_PAGE = "page"
+TEXT_FROM_FEED = "feed"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+QUICK_DATE_PARAMS = {"extensive_search": False}
+
+
+def clean_page(html: str, page_url: str, discovered: Article) -> Article:
+    """The full article: page text and metadata, falling back to the feed entry's."""
+    html = html[:MAX_HTML_CHARS]
+    tree = load_html(html)
+    # htmldate on the markup itself: on a parsed tree (as inside trafilatura) it
+    # reports times in UTC and the page's own zone is lost.
+    page_date = _page_date(html)
+    document = _extract(tree, page_url) if tree is not None else {}
+    text = (document.get("text") or "").strip()
+    fields: dict[str, Any] = {
+        "title": document.get("title") or discovered.title,
+        "author": document.get("author") or discovered.author,
+        "language": document.get("language") or discovered.language,
+        "published_at": publication_date(page_date, discovered.published_at),
+        "canonical_url": document.get("url") or page_url,
+        "image": document.get("image"),
+        "categories": _as_list(document.get("categories")),
+        "tags": _as_list(document.get("tags")),
+        "sitename": document.get("sitename"),
+    }
+    if len(text) >= MIN_TEXT_CHARS:
+        fields.update(text=text, text_source=TEXT_FROM_PAGE)
+    else:
+        fields.update(text=_feed_text(discovered, text), text_source=TEXT_FROM_FEED)
+    fields = {key: value for key, value in fields.items() if value not in (None, [], "")}
+    return discovered.model_copy(update={**fields, "fetched_at": datetime.now(UTC)})
+
+
+def _extract(tree: HtmlElement, url: str) -> dict[str, Any]:
+    # Comments are not the article; favor_precision drops more related-link and
+    # teaser blocks and scored higher on benchmarks/extraction_quality.py.
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        favor_precision=True,
+        # The date is already known; the quickest search will do.
+        date_extraction_params=QUICK_DATE_PARAMS,
+    )
+    if document is None:
+        return {}
+    return dict(document.as_dict()) if hasattr(document, "as_dict") else dict(document)
+
+
+def _feed_text(discovered: Article, page_text: str) -> str:
+    """Title, summary and whatever short text the page had, without repeats."""
+    parts: list[str] = []
+    summary = str(getattr(discovered, "summary", "") or "")
+    for part in (discovered.title or "", summary, page_text):
+        part = part.strip()
+        if part and all(part not in seen for seen in parts):
+            parts.append(part)
+    return "\n\n".join(parts)
+
+
+def _as_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [str(item) for item in value]
+
+
+def publication_date(page_date_text: str | None, feed_date: datetime | None) -> datetime | None:
+    """The page's own date first, then the feed's; times and zones kept, the future refused.
+
+    htmldate often knows only the day. When the feed's timestamp falls on that
+    day it is the same date with its time and zone, so it is kept.
+    """
+    now = datetime.now(UTC)
+    page_date = _parse_date(page_date_text)
+    if feed_date is not None and feed_date - now > MAX_FUTURE:
+        feed_date = None
+    if page_date is None or page_date - now > MAX_FUTURE:
+        return feed_date
+    if feed_date is not None and feed_date.date() == page_date.date():
+        return feed_date
+    return page_date
+
+
+def _page_date(html: str) -> str | None:
+    try:
+        found = find_date(html, outputformat=DATE_FORMAT, original_date=True, extensive_search=True)
+    except (ValueError, TypeError):
+        return None
+    return str(found) if found else None
+
+
+def _parse_date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("+0000", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
 
 # URL for a page that came without one (a file or stdin): ids must still be stable.
 UNKNOWN_URL = "about:blank"
 
 
 def extract(html: str | bytes, url: str | None = None) -> Article:
-    """The article in `html`: main text, title, author, language and date when found."""
-    document = bare_extraction(html, url=url, with_metadata=True, include_comments=False)
-    found: dict[str, Any] = {} if document is None else _fields(document)
-    page_url = url or found.pop("url", None) or UNKNOWN_URL
-    found.pop("url", None)
-    return Article.create(page_url, **found)
-
-
-def _fields(document: Any) -> dict[str, Any]:
-    fields = {
-        "text": document.text or "",
-        "title": document.title,
-        "author": document.author,
-        "language": document.language,
-        "url": document.url,
-        "published_at": _date(document.date),
-    }
-    return {k: v for k, v in fields.items() if v is not None}
-
-
-def _date(value: str | None) -> datetime | None:
-    """trafilatura's YYYY-MM-DD date as midnight UTC, or None when absent or odd."""
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+    """One page on its own (`akhbar process --html`): the fetch stage's cleaning, with
+    no feed entry to fall back on; bytes are decoded as the fetcher decodes them."""
+    if isinstance(html, bytes):
+        html, _charset = decode_html(html, None)
+    page_url = url or UNKNOWN_URL
+    return clean_page(html, page_url, Article.create(page_url))

@@ -1,0 +1,247 @@
+"""Ingest speed: feed polls per second, and pages cleaned per second, each beside an anchor.
+
+1. Polls: N feeds on the local fixture site, polled once to store their
+   validators, then polled again by FeedPoller.read(), when they all answer 304.
+   Anchor, same run: raw httpx.AsyncClient sending the same N conditional GETs
+   with the same concurrency, and doing nothing else.
+2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome) go through the
+   fetch stage (StageRunner on the embedded bus: fetch from the local site,
+   decode, trafilatura, date) into articles.cleaned. Anchor, same run:
+   `trafilatura.bare_extraction` on the same HTML already in memory. A third
+   row times `clean_page` alone on that HTML, to show what the fetch and the
+   bus add. Then two processes, each with its own embedded bus and half the
+   pages, beside two processes of raw bare_extraction on the same halves. The
+   fixture site is a third process: on a 2-core machine it competes with both.
+
+    python benchmarks/ingest_throughput.py [--feeds 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import trafilatura
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from akhbar.article import Article  # noqa: E402
+from akhbar.bus import open_bus  # noqa: E402
+from akhbar.config import (  # noqa: E402
+    BusSettings,
+    IngestSettings,
+    LogSettings,  # noqa: E402
+    RunnerSettings,
+    Settings,
+)
+from akhbar.logs import configure_logging  # noqa: E402
+from akhbar.metrics import Metrics  # noqa: E402
+from akhbar.runner import StageRunner  # noqa: E402
+from akhbar.topics import Topics  # noqa: E402
+from ingest.clean import clean_page  # noqa: E402
+from ingest.feeds import Feed  # noqa: E402
+from ingest.fixture_server import FixtureServer, article_page, load_saudinewsnet  # noqa: E402
+from ingest.poller import MAX_PER_HOST, FeedPoller  # noqa: E402
+from ingest.stage import fetch_stage  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLES = ROOT / "examples" / "saudinewsnet-sample.jsonl"
+
+
+def poll_rates(base: str, count: int, scratch: Path) -> tuple[float, float]:
+    """(poller polls/s, raw httpx polls/s) over `count` feeds that answer 304."""
+    feeds = [Feed(url=f"{base}/bench/{n}.xml") for n in range(count)]
+    poller = FeedPoller(feeds, scratch / "state.sqlite3", allow_hosts=("127.0.0.1",), once=True)
+    while not poller.exhausted:  # the first round stores ETags
+        poller.read(count)
+    poller.commit()
+    poller.once, poller._polled_once = True, set()
+    etags = {url: state.etag or "" for url, state in poller.states.items()}
+    started = time.perf_counter()
+    while not poller.exhausted:
+        poller.read(count)
+    ours = count / (time.perf_counter() - started)
+    statuses = {state.last_status for state in poller.states.values()}
+    poller.close()
+    assert statuses == {304}, statuses
+    return ours, count / asyncio.run(_raw_polls(etags))
+
+
+async def _raw_polls(etags: dict[str, str]) -> float:
+    # The poller's limit for one host: every benchmark feed is on the one local host.
+    limits = httpx.Limits(max_connections=MAX_PER_HOST)
+    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+        gate = asyncio.Semaphore(MAX_PER_HOST)
+
+        async def one(url: str, etag: str) -> int:
+            async with gate:
+                response = await client.get(url, headers={"If-None-Match": etag})
+                return response.status_code
+
+        started = time.perf_counter()
+        codes = await asyncio.gather(*(one(url, etag) for url, etag in etags.items()))
+        elapsed = time.perf_counter() - started
+    assert set(codes) == {304}, set(codes)
+    return elapsed
+
+
+def clean_rates(base_url: str, scratch: Path) -> tuple[float, float, float]:
+    """Pages/s of the fetch stage, of clean_page alone, and of raw bare_extraction."""
+    pages = _pages()
+    started = time.perf_counter()
+    _raw_extract(pages)
+    raw = len(pages) / (time.perf_counter() - started)
+    discovered = Article.create(f"{base_url}/news/0")
+    started = time.perf_counter()
+    for page in pages:
+        clean_page(page, discovered.url, discovered)
+    step_only = len(pages) / (time.perf_counter() - started)
+    first, last = _run_stage(base_url, scratch, range(len(pages)))
+    return len(pages) / (last - first), step_only, raw
+
+
+def _pages() -> list[str]:
+    return [article_page(a, str(n)) for n, a in enumerate(load_saudinewsnet(ARTICLES))]
+
+
+def _raw_extract(pages: list[str]) -> None:
+    for page in pages:
+        trafilatura.bare_extraction(page, with_metadata=True)
+
+
+def _run_stage(base_url: str, scratch: Path, numbers: range) -> tuple[float, float]:
+    """Run the fetch stage over the site's articles `numbers`; (start, end) wall-clock times."""
+    settings = Settings(
+        bus=BusSettings(backend="embedded", embedded_path=scratch / "bus.sqlite3"),
+        runner=RunnerSettings(commit_interval_s=1.0),
+        ingest=IngestSettings(
+            feeds=None,
+            allow_hosts=["127.0.0.1"],
+            host_spacing_s=0,
+            state_path=scratch / "feeds.sqlite3",
+        ),
+    )
+    bus = open_bus(settings.bus)
+    topics = Topics()
+    bus.ensure_topics(topics.all())
+    producer = bus.producer()
+    for n in numbers:
+        discovered = Article.create(f"{base_url}/news/{n}")
+        producer.send(topics.discovered, discovered.to_bytes(), key=discovered.id.encode())
+    producer.flush()
+    producer.close()
+    drained = threading.Event()
+    drained.set()
+    stage = StageRunner(bus, fetch_stage(settings), settings.runner, Metrics())
+    started = time.time()
+    stats = stage.run(drain_after=drained)
+    ended = time.time()
+    bus.close()
+    assert stats.produced == len(numbers), stats
+    return started, ended
+
+
+def _stage_worker(base_url: str, numbers: range, scratch: str) -> tuple[float, float]:
+    return _run_stage(base_url, Path(scratch), numbers)
+
+
+def _raw_worker(pages: list[str]) -> tuple[float, float]:
+    started = time.time()
+    _raw_extract(pages)
+    return started, time.time()
+
+
+def two_process_rates(base_url: str, scratch: Path) -> tuple[float, float]:
+    """Pages/s with two processes, each on half the pages: the stage (each on its own
+    embedded bus) and raw bare_extraction; from the first start to the last end."""
+    pages = _pages()
+    half = len(pages) // 2
+    halves = [range(0, half), range(half, len(pages))]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        dirs = [scratch / "a", scratch / "b"]
+        for directory in dirs:
+            directory.mkdir()
+        spans = pool.starmap(
+            _stage_worker, [(base_url, h, str(d)) for h, d in zip(halves, dirs, strict=True)]
+        )
+        stage = len(pages) / (max(e for _, e in spans) - min(s for s, _ in spans))
+        spans = pool.map(_raw_worker, [pages[:half], pages[half:]])
+        raw = len(pages) / (max(e for _, e in spans) - min(s for s, _ in spans))
+    return stage, raw
+
+
+def _serve(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    site = FixtureServer(load_saudinewsnet(ARTICLES))
+    queue.put(site.start())
+    threading.Event().wait()
+
+
+def serve_in_own_process() -> tuple[str, multiprocessing.Process]:
+    """The fixture site in a process of its own, so it does not share our interpreter lock."""
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    process = multiprocessing.Process(target=_serve, args=(queue,), daemon=True)
+    process.start()
+    return str(queue.get(timeout=30)), process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    configure_logging(LogSettings(level="ERROR", format="console"))
+    table = Table("run", "what", "akhbar /s", "anchor /s", "ratio")
+    base_url, server = serve_in_own_process()
+    try:
+        for run in range(1, args.repeat + 1):
+            with tempfile.TemporaryDirectory() as scratch:
+                ours, anchor = poll_rates(base_url, args.feeds, Path(scratch))
+                table.add_row(
+                    str(run),
+                    f"feed polls (304), {args.feeds} feeds",
+                    f"{ours:,.0f}",
+                    f"{anchor:,.0f} raw httpx",
+                    f"{ours / anchor:.2f}",
+                )
+            with tempfile.TemporaryDirectory() as scratch:
+                ours, step_only, anchor = clean_rates(base_url, Path(scratch))
+                table.add_row(
+                    str(run),
+                    "pages cleaned, 1 process",
+                    f"{ours:,.1f}",
+                    f"{anchor:,.1f} bare_extraction",
+                    f"{ours / anchor:.2f}",
+                )
+                table.add_row(
+                    str(run),
+                    "clean_page alone (no HTTP, no bus)",
+                    f"{step_only:,.1f}",
+                    f"{anchor:,.1f} bare_extraction",
+                    f"{step_only / anchor:.2f}",
+                )
+            with tempfile.TemporaryDirectory() as scratch:
+                ours, anchor = two_process_rates(base_url, Path(scratch))
+                table.add_row(
+                    str(run),
+                    "pages cleaned, 2 processes",
+                    f"{ours:,.1f}",
+                    f"{anchor:,.1f} bare_extraction x2",
+                    f"{ours / anchor:.2f}",
+                )
+    finally:
+        server.terminate()
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""Fetching pages politely and safely: the HTTP half of the fetch stage.
+
+A `PageFetcher` is created once per fetch stage and called for every new entry's
+page. Whatever a server does (endless bodies, gzip bombs, redirect loops, slow
+drips, wrong encodings, links into the private network), a fetch ends within its
+limits with either a decoded page or a named error:
+
+* `PermanentFetchError` (an InvalidArticle: the message is dead-lettered with the
+  reason) for what will never work: 404/410, a refused address, a body over the
+  cap, a content type that is not a page, too many redirects;
+* `TransientFetchError` for what may work later (429, 5xx, timeouts, connection
+  errors); the runner retries it with backoff.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import charset_normalizer
+import httpx
+
+from akhbar.errors import AkhbarError, InvalidArticle
+
+# Larger than any real article page (the biggest news pages are 2-3 MB of HTML);
+# counted after decompression, so a gzip bomb stops here too.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# Outlets chain http -> https -> www -> consent page; more than this is a loop.
+MAX_REDIRECTS = 5
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 20.0
+# A server that drips one byte at a time never trips the read timeout; this does.
+TOTAL_TIMEOUT_S = 45.0
+# Two requests to one host at least this far apart: outlets throttle crawlers.
+HOST_SPACING_S = 1.0
+# A Retry-After longer than this is treated as this: a typo must not park a host for weeks.
+MAX_RETRY_AFTER_S = 24 * 3600
+USER_AGENT = "Akhbar/0.1 (Arabic news ingestion; +https://akhbar.invalid/bot)"
+PAGE_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml")
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 406, 410, 414, 451})
+# Charset labels that browsers decode as windows-1252, and that Arabic sites send
+# by mistake for windows-1256 or UTF-8 pages.
+LATIN_LABELS = frozenset({"iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252", "ascii"})
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+
+
+class FetchError(AkhbarError):
+    """Base of the fetch errors; `kind` names the failure for metrics and feed health."""
+
+    kind = "fetch"
+
+
+class PermanentFetchError(InvalidArticle, FetchError):
+    """The page will never be fetched: dead-letter the message with this reason."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+
+
+class TransientFetchError(FetchError):
+    """The page may be fetched later; `retry_after_s` is the server's wish, if it gave one."""
+
+    def __init__(self, kind: str, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """A page as fetched: the final URL after redirects, and its text decoded."""
+
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+    text: str
+    encoding: str
+    headers: dict[str, str]
+
+
+class AddressGuard:
+    """Refuses hosts that resolve to private, loopback, link-local or reserved addresses.
+
+    Called before every request and after every redirect. Anyone can add a feed,
+    and a feed can link anywhere; without this the service would fetch its own
+    network's admin pages and cloud metadata for them. Hosts in `allow_hosts`
+    (names or literal addresses) are let through, for tests and intranet feeds.
+    """
+
+    def __init__(self, allow_hosts: Iterable[str] = ()) -> None:
+        self.allow_hosts = frozenset(host.lower().strip("[]") for host in allow_hosts)
+
+    def check(self, url: str) -> None:
+        """Raise PermanentFetchError unless `url` is http(s) to a public address."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise PermanentFetchError("bad-url", f"scheme {parts.scheme!r} is not http(s): {url}")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise PermanentFetchError("bad-url", f"no host in {url}")
+        if host in self.allow_hosts:
+            return
+        for address in self._addresses(host, parts.port):
+            if _is_internal(address):
+                raise PermanentFetchError(
+                    "private-address",
+                    f"{host} resolves to {address}, a non-public address (allow-list the host "
+                    "to fetch it)",
+                )
+
+    def _addresses(self, host: str, port: int | None) -> set[str]:
+        try:
+            infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            raise TransientFetchError("dns", f"cannot resolve {host}: {exc}") from exc
+        return {str(info[4][0]) for info in infos}
+
+
+def _is_internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved
+
+
+class HostPacer:
+    """Keeps requests to one host at least `spacing_s` apart, across threads."""
+
+    def __init__(self, spacing_s: float = HOST_SPACING_S) -> None:
+        self.spacing_s = spacing_s
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(host, 0.0))
+            self._next[host] = slot + self.spacing_s
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class PageFetcher:
+    """Fetches one page per call, within the limits above.
+
+    Called by the fetch stage's step for every discovered article. Raises
+    PermanentFetchError or TransientFetchError (see the module docstring); never
+    returns a partial body.
+    """
+
+    def __init__(
+        self,
+        allow_hosts: Iterable[str] = (),
+        user_agent: str = USER_AGENT,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        total_timeout_s: float = TOTAL_TIMEOUT_S,
+        host_spacing_s: float = HOST_SPACING_S,
+        obey_robots: bool = False,
+    ) -> None:
+        self.guard = AddressGuard(allow_hosts)
+        self.max_body_bytes = max_body_bytes
+        self.total_timeout_s = total_timeout_s
+        self.pacer = HostPacer(host_spacing_s)
+        self.obey_robots = obey_robots
+        self._robots: dict[str, RobotFileParser] = {}
+        self.user_agent = user_agent
+        self._client = httpx.Client(
+            follow_redirects=False,
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            headers={"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml"},
+            trust_env=False,
+        )
+
+    def fetch(self, url: str) -> FetchedPage:
+        """The page at `url`, redirects followed (each hop checked against the guard)."""
+        deadline = time.monotonic() + self.total_timeout_s
+        for _hop in range(MAX_REDIRECTS + 1):
+            self.guard.check(url)
+            self._check_robots(url)
+            response_or_url = self._get(url, deadline)
+            if isinstance(response_or_url, FetchedPage):
+                return response_or_url
+            url = response_or_url
+        raise PermanentFetchError("redirects", f"more than {MAX_REDIRECTS} redirects, last {url}")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _get(self, url: str, deadline: float) -> FetchedPage | str:
+        """A fetched page, or the URL a redirect points to."""
+        self.pacer.wait(urlsplit(url).netloc)
+        try:
+            with self._client.stream("GET", url) as response:
+                if response.is_redirect:
+                    return self._redirect_target(response)
+                _check_status(response)
+                content_type = _check_content_type(response)
+                body = self._read_capped(response, deadline)
+        except httpx.TimeoutException as exc:
+            raise TransientFetchError("timeout", f"{type(exc).__name__} on {url}") from exc
+        except httpx.DecodingError as exc:
+            raise PermanentFetchError(
+                "decoding", f"bad content encoding from {url}: {exc}"
+            ) from exc
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise TransientFetchError(
+                "connection", f"{type(exc).__name__} on {url}: {exc}"
+            ) from exc
+        text, encoding = decode_html(body, response.charset_encoding)
+        return FetchedPage(
+            str(response.url),
+            response.status_code,
+            content_type,
+            body,
+            text,
+            encoding,
+            dict(response.headers),
+        )
+
+    def _redirect_target(self, response: httpx.Response) -> str:
+        location = response.headers.get("location")
+        if not location:
+            raise PermanentFetchError("redirects", f"redirect without Location from {response.url}")
+        return urljoin(str(response.url), location)
+
+    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise PermanentFetchError(
+                "too-large", f"Content-Length {declared} is over {self.max_body_bytes} bytes"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        # iter_bytes yields decompressed data, so the cap also stops gzip bombs.
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PermanentFetchError(
+                    "too-large", f"body over {self.max_body_bytes} bytes (decompressed)"
+                )
+            if time.monotonic() > deadline:
+                raise TransientFetchError(
+                    "timeout", f"page took longer than {self.total_timeout_s:g} s in total"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _check_robots(self, url: str) -> None:
+        if not self.obey_robots:
+            return
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        rules = self._robots.get(origin)
+        if rules is None:
+            rules = self._load_robots(origin)
+            self._robots[origin] = rules
+        if not rules.can_fetch(self.user_agent, url):
+            raise PermanentFetchError("robots", f"robots.txt of {origin} disallows {url}")
+
+    def _load_robots(self, origin: str) -> RobotFileParser:
+        rules = RobotFileParser()
+        try:
+            response = self._client.get(f"{origin}/robots.txt")
+            lines = response.text.splitlines() if response.status_code == 200 else []
+        except httpx.HTTPError:
+            lines = []  # no readable robots.txt: everything is allowed, as the RFC says
+        rules.parse(lines)
+        return rules
+
+
+def _check_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    if status in PERMANENT_STATUSES:
+        raise PermanentFetchError(f"http-{status}", f"{response.url} answered {status}")
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    raise TransientFetchError(
+        f"http-{status}", f"{response.url} answered {status}", retry_after_s=retry_after
+    )
+
+
+def _check_content_type(response: httpx.Response) -> str:
+    content_type = response.headers.get("content-type", "text/html").split(";")[0].strip().lower()
+    if content_type and not content_type.startswith(PAGE_CONTENT_TYPES):
+        raise PermanentFetchError(
+            "content-type", f"{response.url} is {content_type!r}, not a web page"
+        )
+    return content_type
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta or HTTP date), capped; None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when - (now if now is not None else time.time())), MAX_RETRY_AFTER_S)
+
+
+def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
+    """The page's text and the encoding it was read with.
+
+    Arabic sites get this wrong in three common ways: UTF-8 pages labelled
+    latin-1, windows-1256 pages with no label or a latin-1 one, and a header that
+    disagrees with the page's meta tag. Valid UTF-8 with non-ASCII bytes is
+    almost never anything else, so it wins; then a declared non-latin label that
+    decodes cleanly; then detection on the bytes.
+    """
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for label in _declared_charsets(body, header_charset):
+        decoded = _try_decode(body, label)
+        if decoded is not None:
+            return decoded, label
+    best = charset_normalizer.from_bytes(body[:200_000]).best()
+    if best is not None and best.encoding:
+        return body.decode(best.encoding, errors="replace"), best.encoding
+    return body.decode("windows-1256", errors="replace"), "windows-1256"
+
+
+def _declared_charsets(body: bytes, header_charset: str | None) -> Iterator[str]:
+    """Declared labels worth trusting, the page's own meta tag first."""
+    meta = META_CHARSET.search(body[:4096])
+    for label in (meta.group(1).decode("ascii", "ignore") if meta else None, header_charset):
+        if label and label.lower() not in LATIN_LABELS and label.lower() not in ("utf-8", "utf8"):
+            yield label.lower()
+
+
+def _try_decode(body: bytes, label: str) -> str | None:
+    try:
+        return body.decode(label)
+    except (LookupError, UnicodeDecodeError):
+        return None
