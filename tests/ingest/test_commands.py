@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from akhbar.cli import cli
 from ingest.feeds import DEFAULT_FEEDS, load_feeds
 from ingest.fixture_server import FixtureServer
+from sinks.jsonl import closed_files, read_lines
 from tests.conftest import unique_prefix
 from tests.ingest.conftest import SITE_ARTICLES
 
@@ -113,8 +114,8 @@ def test_run_once_with_feeds_writes_cleaned_articles(site: FixtureServer, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     stored = [
         json.loads(line)
-        for path in (tmp_path / "articles").glob("*.jsonl")
-        for line in path.read_text().splitlines()
+        for path in closed_files(tmp_path / "articles")
+        for line in read_lines(path)
     ]
     assert len(stored) == SITE_ARTICLES
     assert all(article["text_source"] == "page" and article["text"] for article in stored)
