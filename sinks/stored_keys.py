@@ -103,7 +103,8 @@ class StoredArticles:
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO stored VALUES (?, ?, ?, ?, ?)",
-                [(key, tp[0], tp[1], offset, now) for key, offset in keys],
+                # In key order, so consecutive inserts land on the same B-tree pages.
+                [(key, tp[0], tp[1], offset, now) for key, offset in sorted(keys)],
             )
 
     def forget_above(self, tp: TopicPartition, offset: int) -> int:
