@@ -262,7 +262,6 @@ articles = [make_article(n) for n in range(100)]
 add_all(sink, articles[:50])
 sink.flush()
 add_all(sink, articles[:100], start=50)
-checkpoint = sinks.jsonl._write_atomically
 
 def killed_at_checkpoint(path, data):
     os.kill(os.getpid(), signal.SIGKILL)
