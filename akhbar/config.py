@@ -122,6 +122,10 @@ class JsonlSinkSettings(Section):
     rotate_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     rotate_age_s: float = Field(default=60.0, gt=0)
     gzip: bool = False
+    # An article (id and processor stamps) stored this recently is not written
+    # again when an upstream stage redelivers it; older keys are forgotten so the
+    # table of stored keys stays bounded.
+    dedupe_window_days: float = Field(default=30.0, gt=0)
 
 
 class SearchSinkSettings(Section):

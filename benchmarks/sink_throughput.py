@@ -7,7 +7,9 @@
   `close` (rename into place). Anchor: the same articles serialized and written
   to one temporary file (gzip-compressed at the sink's level with --gzip), fsynced
   and renamed, the least any durable file sink does.
-  Target: >= 20,000 articles/s.
+  Target: >= 20,000 articles/s. With --stored-keys N the sink starts from a
+  table of N keys of articles stored earlier (a month of a large feed set is a
+  few million), as it does once it has run for a while.
 * Search sink: N articles through `SearchSink.add`/`flush` into a fresh index on
   the node. Anchor: opensearch-py's `helpers.bulk` of the same documents (same
   ids, same template) into another fresh index. Target: >= 2,000 articles/s.
@@ -23,6 +25,7 @@ import argparse
 import gzip as zlib_gzip
 import hashlib
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,8 +44,9 @@ from akhbar.config import JsonlSinkSettings, LogSettings, SearchSinkSettings  # 
 from akhbar.logs import configure_logging  # noqa: E402
 from ingest.archive import parse_line  # noqa: E402
 from sinks.index import alias_name, document, index_name, index_template  # noqa: E402
-from sinks.jsonl import GZIP_LEVEL, JsonlSink  # noqa: E402
+from sinks.jsonl import GZIP_LEVEL, STATE_DIR, JsonlSink  # noqa: E402
 from sinks.search import SearchSink  # noqa: E402
+from sinks.stored_keys import KEY_BYTES, StoredArticles  # noqa: E402
 from tests.helpers.articles import make_article  # noqa: E402
 
 # The runner flushes once a second; at 20,000 articles/s that is this many per flush.
@@ -79,10 +83,31 @@ def records(articles: list[Article]) -> list[StoredMessage]:
     ]
 
 
+def stored_keys_template(workdir: Path, count: int) -> Path | None:
+    """A sink directory whose key table holds `count` keys of earlier articles, or None."""
+    if not count:
+        return None
+    template = workdir / "stored-keys"
+    (template / STATE_DIR).mkdir(parents=True)
+    table = StoredArticles(template / STATE_DIR)
+    for start in range(0, count, 100_000):
+        offsets = range(start, min(count, start + 100_000))
+        table.add(("earlier", 0), [(os.urandom(KEY_BYTES), n) for n in offsets])
+    table.close()
+    return template
+
+
 def jsonl_sink(
-    articles: list[Article], messages: list[StoredMessage], workdir: Path, gzip: bool = False
+    articles: list[Article],
+    messages: list[StoredMessage],
+    workdir: Path,
+    gzip: bool = False,
+    template: Path | None = None,
 ) -> float:
-    sink = JsonlSink(JsonlSinkSettings(dir=workdir / uuid.uuid4().hex, gzip=gzip))
+    directory = workdir / uuid.uuid4().hex
+    if template is not None:
+        shutil.copytree(template, directory)
+    sink = JsonlSink(JsonlSinkSettings(dir=directory, gzip=gzip))
     started = time.perf_counter()
     for n, (article, message) in enumerate(zip(articles, messages, strict=True), 1):
         sink.add(article, message)
@@ -181,6 +206,9 @@ def main() -> None:
     parser.add_argument("--archive", type=Path, help="JSON Lines of articles to use instead")
     parser.add_argument("--gzip", action="store_true", help="JSON Lines sink with gzip on")
     parser.add_argument(
+        "--stored-keys", type=int, default=0, help="keys already in the sink's table at start"
+    )
+    parser.add_argument(
         "--opensearch", default=os.environ.get("AKHBAR_TEST_OPENSEARCH", "http://127.0.0.1:19200")
     )
     args = parser.parse_args()
@@ -192,13 +220,16 @@ def main() -> None:
     print(f"{len(articles):,} articles, mean JSON size {size:,.0f} bytes")
     with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as workdir:
         where = Path(workdir)
+        template = stored_keys_template(where, args.stored_keys)
         compare(
             "JSON Lines sink",
             20_000,
             [
                 (
-                    "JsonlSink" + (" (gzip)" if args.gzip else ""),
-                    lambda: jsonl_sink(articles, messages, where, args.gzip),
+                    "JsonlSink"
+                    + (" (gzip)" if args.gzip else "")
+                    + (f" ({args.stored_keys:,} keys stored)" if args.stored_keys else ""),
+                    lambda: jsonl_sink(articles, messages, where, args.gzip, template),
                 ),
                 (
                     "raw write+fsync+rename" + (" (gzip)" if args.gzip else ""),

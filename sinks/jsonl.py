@@ -5,6 +5,7 @@ Layout under the sink's directory:
     YYYY-MM-DD/<topic>+<partition>+<first offset>+<last offset>.jsonl[.gz]   closed files
     .open/<topic>+<partition>/YYYY-MM-DD+<first offset>.jsonl[.gz]          being written
     .state/<topic>+<partition>.json                                          the checkpoint
+    .state/stored-articles.sqlite3                                           articles stored
 
 Readers look only at the date directories, where a file appears whole, by a
 rename after fsync, once it reaches the size or age limit (or the stage stops).
@@ -19,9 +20,14 @@ redelivered record at or below the last offset stored: a crash between the
 checkpoint and the commit repeats records the files already hold, and those are
 skipped rather than written twice.
 
-The guarantee is per record of the input topic. The same article arriving as a
-second record (an upstream stage redelivering after its own crash) is a new
-record and is written again.
+Each article exactly once, too: an upstream stage that crashes re-produces
+articles as new records with new offsets. The sink keeps the key of every article
+it stored (its id and processor stamps, see sinks/stored_keys.py) for
+dedupe_window_days and drops a record whose article it already holds; a
+reprocessing by a newer processor version has other stamps and is written. Each
+flush records its keys after the lines are fsynced and before the checkpoint, and
+reading a checkpoint forgets the keys above it, so the keys and the files agree
+after a crash at any point.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import fcntl
 import gzip
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -45,6 +52,7 @@ from akhbar.config import JsonlSinkSettings
 from akhbar.errors import SinkUnavailable
 from akhbar.logs import get_logger
 from akhbar.runner import Rejection
+from sinks.stored_keys import Key, StoredArticles, StoredKey, article_key
 
 NAME = "jsonl"
 VERSION = "2"
@@ -60,6 +68,10 @@ OFFSET_DIGITS = 20
 GZIP_LEVEL = 1
 # The idle timer looks this often at most, so a short age limit is kept closely.
 MAX_IDLE_CHECK_S = 1.0
+# Keys older than the window are deleted this often at most: one indexed delete,
+# frequent enough that the table never holds much more than the window.
+PRUNE_INTERVAL_S = 600.0
+SECONDS_PER_DAY = 86_400
 
 
 @dataclass
@@ -87,6 +99,7 @@ class Batch:
     first: int
     last: int = -1
     lines: list[bytes] = field(default_factory=list)
+    keys: list[StoredKey] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +110,8 @@ class PartitionFiles:
     open: dict[str, OpenFile] = field(default_factory=dict)
     buffer: dict[str, Batch] = field(default_factory=dict)
     buffered_through: int = -1
+    # Buffered records dropped as articles already stored, counted once stored.
+    dropped: int = 0
     # The checkpoint as this process last read or wrote it: if the file says
     # otherwise, another process has written the partition since.
     checkpoint: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +132,10 @@ class JsonlSink:
     and a sink starting up adopts the open files of partitions idle for longer
     than the age limit, so a file left open by a stopped process is closed even
     if its partition never receives another record.
+
+    An article already stored (same id and processor stamps, within
+    dedupe_window_days) is dropped when its batch is flushed, and counted in
+    `duplicates`, logged at INFO by that flush. The same timer forgets keys older than the window.
     """
 
     def __init__(self, settings: JsonlSinkSettings) -> None:
@@ -131,10 +150,17 @@ class JsonlSink:
         for sub in (OPEN_DIR, STATE_DIR):
             (self._dir / sub).mkdir(parents=True, exist_ok=True)
         self._touched |= self._idle_partitions()
+        self._stored = StoredArticles(self._dir / STATE_DIR)
+        self._window_s = settings.dedupe_window_days * SECONDS_PER_DAY
+        # Keys added since the last flush, so a duplicate within one batch is dropped too.
+        self._buffered_keys: set[Key] = set()
+        # Articles already stored, arriving again as new records from upstream.
+        self.duplicates = self._duplicates_logged = 0
         # Records already in the files, skipped after a crash or a hand-over.
         self.skipped = self._skipped_logged = 0
         # add, flush, close and the idle timer all change the files and checkpoints.
         self._lock = threading.Lock()
+        self._forget_expired()
         self._closed = threading.Event()
         self._timer = threading.Thread(target=self._rotate_idle, name="jsonl-rotate", daemon=True)
         self._timer.start()
@@ -148,11 +174,19 @@ class JsonlSink:
         if record.offset <= max(files.stored_through, files.buffered_through):
             self.skipped += 1  # already in the files: written before a crash or a rewind
             return
+        key = article_key(article)
+        if key in self._buffered_keys:
+            # Twice in one batch: dropped, but its offset is stored like any other.
+            files.dropped += 1
+            files.buffered_through = record.offset
+            return
+        self._buffered_keys.add(key)
         date = self._date(article)
         batch = files.buffer.get(date)
         if batch is None:
             batch = files.buffer[date] = Batch(first=record.offset)
         batch.lines.append(_json_line(article))
+        batch.keys.append((key, record.offset))
         batch.last = files.buffered_through = record.offset
 
     def flush(self) -> Sequence[Rejection]:
@@ -162,10 +196,15 @@ class JsonlSink:
             self._skipped_logged = self.skipped
         with self._lock:
             partitions, self._partitions = self._partitions, {}
+            self._buffered_keys = set()
             for tp, files in partitions.items():
                 if files.buffered_through > files.stored_through:
                     self._write(tp, files)
                 self._rotate_due(tp, files, force=False)
+        if self.duplicates > self._duplicates_logged:
+            newly = self.duplicates - self._duplicates_logged
+            self._log.info("dropped articles already stored", articles=newly, total=self.duplicates)
+            self._duplicates_logged = self.duplicates
         return ()
 
     def close(self) -> None:
@@ -173,14 +212,29 @@ class JsonlSink:
         self._closed.set()
         self._timer.join()
         self._rotate_touched(force=True)
+        self._stored.close()
 
     def _rotate_idle(self) -> None:
         interval = min(self._settings.rotate_age_s, MAX_IDLE_CHECK_S)
+        prune_every = min(PRUNE_INTERVAL_S, self._window_s)
+        next_prune = time.monotonic() + prune_every
         while not self._closed.wait(interval):
             try:
                 self._rotate_touched(force=False)
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + prune_every
+                    self._forget_expired()
             except Exception as exc:  # the timer must outlive a bad moment of the disk
                 self._log.error("idle rotation failed; will retry", error=repr(exc))
+
+    def _forget_expired(self) -> None:
+        """Delete the keys of articles stored longer ago than the dedupe window."""
+        with self._lock:
+            forgotten = self._stored.forget_older_than(self._window_s)
+        if forgotten:
+            self._log.info(
+                "forgot keys of articles stored before the dedupe window", keys=forgotten
+            )
 
     def _rotate_touched(self, force: bool) -> None:
         with self._lock:
@@ -231,6 +285,8 @@ class JsonlSink:
             if orphan.name not in known:  # created after the last checkpoint
                 orphan.unlink()
         files.buffered_through = files.stored_through
+        # Keys of lines cut from the open files above: those articles must be written again.
+        self._stored.forget_above(tp, files.stored_through)
         return files
 
     def _read_state(self, tp: TopicPartition) -> dict[str, Any]:
@@ -288,8 +344,11 @@ class JsonlSink:
         written: list[tuple[Path, int]] = []
         new_open = dict(files.open)
         try:
+            keys = self._drop_stored(files)
             self._open_dir(tp).mkdir(parents=True, exist_ok=True)
             for date, batch in files.buffer.items():
+                if not batch.lines:
+                    continue
                 current = new_open.get(date) or OpenFile(batch.first, -1, 0, time.time())
                 path = self._open_path(tp, date, current.first)
                 data = self._encode(b"".join(batch.lines))
@@ -299,14 +358,36 @@ class JsonlSink:
                     current.first, batch.last, current.size + len(data), current.opened_at
                 )
             fsync_directory(self._open_dir(tp))
+            # Before the checkpoint: a crash in between leaves keys above it, forgotten on recovery.
+            if keys:
+                self._stored.add(tp, keys)
             files.open, files.stored_through = new_open, files.buffered_through
             self._write_state(tp, files)
-        except OSError as exc:
+            self.duplicates += files.dropped
+        except (OSError, sqlite3.Error) as exc:
             for path, size in written:
                 _truncate(path, size)
             raise SinkUnavailable(f"cannot write JSON Lines under {self._dir}: {exc}") from exc
         finally:
             files.buffer = {}
+
+    def _drop_stored(self, files: PartitionFiles) -> list[StoredKey]:
+        """Drop the buffered articles already stored (re-produced upstream); the keys left.
+
+        Looked up here, under the partition's lock, in one query per few hundred
+        articles rather than one per `add`.
+        """
+        known = self._stored.known([key for b in files.buffer.values() for key, _ in b.keys])
+        if known:
+            for batch in files.buffer.values():
+                kept = [
+                    (k, line)
+                    for k, line in zip(batch.keys, batch.lines, strict=True)
+                    if k[0] not in known
+                ]
+                batch.keys, batch.lines = [k for k, _ in kept], [line for _, line in kept]
+        files.dropped += len(known)
+        return [key for batch in files.buffer.values() for key in batch.keys]
 
     def _encode(self, data: bytes) -> bytes:
         return gzip.compress(data, GZIP_LEVEL, mtime=0) if self._settings.gzip else data

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ from tests.conftest import KAFKA_TEST_SESSION_MS, unique_prefix
 from tests.helpers.articles import make_article
 
 ARTICLES = 10_000
+# The SIGKILL test waits for this many articles in the sink: mid-stream, when every
+# stage has work in hand, so the stages upstream of the sink produce some articles
+# again after the restart (killed at the first file, they seldom did).
+KILL_AT_STORED = 4_000
 
 
 def write_archive(path: Path, count: int) -> set[str]:
@@ -93,7 +98,7 @@ def test_run_once_moves_every_article_to_the_sink(
     assert [p["name"] for p in first["processors"]] == ["archive", "normalize", "enrich", "jsonl"]
 
 
-def test_sigkill_mid_run_then_restart_loses_nothing(
+def test_sigkill_mid_run_then_restart_stores_each_article_exactly_once(
     tmp_path: Path, backend: str, kafka_or_none: str | None
 ) -> None:
     # Given a running pipeline importing 10,000 articles
@@ -109,9 +114,9 @@ def test_sigkill_mid_run_then_restart_loses_nothing(
         stderr=subprocess.DEVNULL,
     )
 
-    # When it is killed with SIGKILL as soon as the sink has some of them
+    # When it is killed with SIGKILL once the sink has part of them
     deadline = time.monotonic() + 300
-    while not stored_ids_safe(tmp_path / "articles"):
+    while len(stored_ids_safe(tmp_path / "articles")) < KILL_AT_STORED:
         assert running.poll() is None, "the pipeline exited by itself"
         assert time.monotonic() < deadline, "the pipeline made no progress"
         time.sleep(0.05)
@@ -123,11 +128,14 @@ def test_sigkill_mid_run_then_restart_loses_nothing(
     # and started again until drained
     proc = run_once(archive, env)
 
-    # Then every article reached the sink (redelivery may repeat some, never lose one)
+    # Then every article is in the files exactly once, though the stages upstream
+    # of the sink produced some of them again after the kill
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert at_kill < ARTICLES, "the kill came after the end; nothing was tested"
-    ids = stored_ids(tmp_path / "articles")
-    assert set(ids) == expected
+    counts = Counter(stored_ids(tmp_path / "articles"))
+    repeated = {article_id: n for article_id, n in counts.items() if n > 1}
+    assert not repeated, f"{len(repeated)} articles stored more than once"
+    assert set(counts) == expected
 
 
 def stored_ids_safe(directory: Path) -> list[str]:

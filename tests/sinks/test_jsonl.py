@@ -20,7 +20,8 @@ from akhbar.bus import Bus, StoredMessage
 from akhbar.config import BusSettings, JsonlSinkSettings
 from akhbar.errors import SinkUnavailable
 from akhbar.topics import Topics
-from sinks.jsonl import OPEN_DIR, JsonlSink, closed_files, read_lines
+from sinks.jsonl import OPEN_DIR, STATE_DIR, JsonlSink, closed_files, read_lines
+from sinks.stored_keys import StoredArticles
 from tests.akhbar.test_runner import produce
 from tests.conftest import KAFKA_TEST_SESSION_MS
 from tests.helpers.articles import make_article
@@ -188,6 +189,136 @@ def test_files_rotate_by_age_even_while_the_input_is_idle(tmp_path: Path) -> Non
     time.sleep(0.5)
     assert stored_ids(tmp_path / "articles") == [a.id for a in articles]
     sink.close()
+
+
+def test_an_article_produced_again_upstream_is_stored_once(tmp_path: Path) -> None:
+    articles = [make_article(n).stamped("jsonl", "2") for n in range(60)]
+    sink = JsonlSink(sink_settings(tmp_path))
+    add_all(sink, articles[:50])
+    sink.flush()
+    # Given an upstream stage that crashed and produced 20..49 again, as new records,
+    # one of them twice within a batch, followed by new articles
+    again = articles[20:50] + [articles[55]] + articles[50:60]
+    for offset, article in enumerate(again, 50):
+        sink.add(article, record(article, offset))
+    sink.flush()
+    sink.close()
+
+    assert sink.duplicates == 31
+    assert sorted(stored_ids(tmp_path / "articles")) == sorted(a.id for a in articles)
+
+
+def test_an_article_produced_again_after_a_restart_is_stored_once(tmp_path: Path) -> None:
+    articles = [make_article(n).stamped("jsonl", "2") for n in range(40)]
+    # Given a sink that stored 0..29, then crashed without closing its files
+    first = JsonlSink(sink_settings(tmp_path))
+    add_all(first, articles[:30])
+    first.flush()
+
+    # When the restarted sink gets 10..39 as new records (offsets 30..59)
+    restarted = JsonlSink(sink_settings(tmp_path))
+    for offset, article in enumerate(articles[10:], 30):
+        restarted.add(article, record(article, offset))
+    restarted.flush()
+    restarted.close()
+
+    assert restarted.duplicates == 20
+    assert stored_ids(tmp_path / "articles") == [a.id for a in articles]
+
+
+def test_a_reprocessing_by_a_newer_processor_version_is_written_again(tmp_path: Path) -> None:
+    article = make_article(1).stamped("normalize", "1")
+    newer = make_article(1).stamped("normalize", "2")
+    sink = JsonlSink(sink_settings(tmp_path))
+    sink.add(article, record(article, 0))
+    sink.flush()
+    sink.add(newer, record(newer, 1))
+    sink.add(article, record(article, 2))
+    sink.flush()
+    sink.close()
+
+    lines = [
+        json.loads(line) for f in closed_files(tmp_path / "articles") for line in read_lines(f)
+    ]
+    assert [line["processors"] for line in lines] == [
+        [{"name": "normalize", "version": "1"}],
+        [{"name": "normalize", "version": "2"}],
+    ]
+    assert sink.duplicates == 1
+
+
+# Run in a child process: stores 0..49, then is SIGKILLed in the next flush after
+# the keys of 50..99 are in the table and before the checkpoint records them.
+KILLED_BEFORE_CHECKPOINT = """
+import os, signal, sys
+from pathlib import Path
+import sinks.jsonl
+from akhbar.config import JsonlSinkSettings
+from tests.sinks.test_jsonl import add_all
+from tests.helpers.articles import make_article
+
+sink = sinks.jsonl.JsonlSink(JsonlSinkSettings(dir=Path(sys.argv[1])))
+articles = [make_article(n) for n in range(100)]
+add_all(sink, articles[:50])
+sink.flush()
+add_all(sink, articles[:100], start=50)
+
+def killed_at_checkpoint(path, data):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+sinks.jsonl._write_atomically = killed_at_checkpoint
+sink.flush()
+"""
+
+
+def test_a_sigkill_between_storing_keys_and_the_checkpoint_loses_no_article(
+    tmp_path: Path,
+) -> None:
+    articles = [make_article(n) for n in range(100)]
+    directory = tmp_path / "articles"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_CHECKPOINT, str(directory)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    table = StoredArticles(directory / STATE_DIR)
+    assert table.count() == 100, "the kill came before the keys were stored"
+    table.close()
+
+    # When the restarted sink is given the uncommitted records 50..99 again
+    restarted = JsonlSink(sink_settings(tmp_path))
+    add_all(restarted, articles, start=50)
+    restarted.flush()
+    restarted.close()
+
+    # Then their keys, cut with their lines, did not make the sink drop them
+    assert restarted.duplicates == 0
+    assert stored_ids(directory) == [a.id for a in articles]
+
+
+def test_keys_older_than_the_window_are_forgotten_on_a_timer(tmp_path: Path) -> None:
+    article = make_article(1)
+    window_s = 0.5
+    sink = JsonlSink(sink_settings(tmp_path, dedupe_window_days=window_s / 86_400))
+    sink.add(article, record(article, 0))
+    sink.flush()
+    table = StoredArticles(tmp_path / "articles" / STATE_DIR)
+    assert table.count() == 1
+
+    deadline = time.monotonic() + 15
+    while table.count():
+        assert time.monotonic() < deadline, "the keys were never pruned"
+        time.sleep(0.1)
+    table.close()
+    # The same article after the window is written again
+    sink.add(article, record(article, 1))
+    sink.flush()
+    sink.close()
+    assert sink.duplicates == 0
+    assert stored_ids(tmp_path / "articles") == [article.id, article.id]
 
 
 def test_sigkill_of_the_sink_mid_run_then_restart_stores_each_article_exactly_once(
