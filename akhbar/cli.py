@@ -21,6 +21,7 @@ from akhbar.metrics import Metrics
 from akhbar.pipeline import STAGE_NAMES, run_pipeline
 from akhbar.runner import tune_gc
 from akhbar.topics import Topics
+from processors import commands
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -152,6 +153,10 @@ def topics(ctx: click.Context) -> None:
         click.echo(f"akhbar: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo("\n".join(names))
+
+
+cli.add_command(commands.process)
+cli.add_command(commands.evaluate)
 
 
 def main() -> None:

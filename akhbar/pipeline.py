@@ -41,7 +41,7 @@ def processing_stages(settings: Settings) -> list[Stage]:
             enrich.NAME,
             enrich.VERSION,
             topics.normalized,
-            enrich.enrich,
+            enrich.Enricher.from_settings(settings.enrich).enrich,
             output_topic=topics.enriched,
         ),
     ]

@@ -36,6 +36,7 @@ def environment(tmp_path: Path, backend: str, kafka: str | None) -> dict[str, st
         "AKHBAR_BUS__TOPIC_PREFIX": unique_prefix(),
         "AKHBAR_ARCHIVE__STATE_PATH": str(tmp_path / "archive-state.json"),
         "AKHBAR_SINKS__JSONL__DIR": str(tmp_path / "articles"),
+        "AKHBAR_ENRICH__STORIES_PATH": str(tmp_path / "stories.sqlite"),
         "AKHBAR_RUNNER__COMMIT_INTERVAL_S": "0.5",
     }
     if backend == "kafka":
