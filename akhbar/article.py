@@ -65,8 +65,8 @@ class QuantityMention(BaseModel):
     """A number and what it counts; kind is count, money or percent."""
 
     text: str
-    value: float | None
-    unit: str | None
+    value: float | None = None
+    unit: str | None = None
     approx: bool
     kind: str
     start: int
@@ -77,8 +77,8 @@ class QuoteMention(BaseModel):
     """Quoted or reported words; speaker_type is PERS, ORG, source, or None when unknown."""
 
     text: str
-    speaker: str | None
-    speaker_type: str | None
+    speaker: str | None = None
+    speaker_type: str | None = None
     start: int
     end: int
 
@@ -87,7 +87,7 @@ class DateMention(BaseModel):
     """A date in the text; value is an ISO date, or None when it cannot be resolved."""
 
     text: str
-    value: str | None
+    value: str | None = None
     start: int
     end: int
 
