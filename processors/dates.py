@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from hijridate import Gregorian, Hijri
 
-from processors.entities import split_proclitic, tokenize, word_key
+from processors.entities import KeyedToken, keyed_tokens, split_proclitic
 
 RELATIVE_DAYS = {"امس": -1, "اليوم": 0, "غدا": 1, "البارحه": -1}
 # Python's weekday(): Monday is 0.
@@ -86,17 +86,9 @@ class DateMention:
     end: int
 
 
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    key: str
-    start: int
-    end: int
-
-
 def extract_dates(text: str, published_at: datetime | None) -> list[DateMention]:
     """Every date mention in `text`, resolved where the text and publication time allow."""
-    tokens = [_Token(t, word_key(t), s, e) for t, s, e in tokenize(text)]
+    tokens = keyed_tokens(text)
     today = published_at.date() if published_at else None
     found = []
     i = 0
@@ -108,7 +100,7 @@ def extract_dates(text: str, published_at: datetime | None) -> list[DateMention]
 
 
 def _date_at(
-    text: str, tokens: Sequence[_Token], i: int, today: date | None
+    text: str, tokens: Sequence[KeyedToken], i: int, today: date | None
 ) -> tuple[DateMention | None, int]:
     key = _bare(tokens[i].key)
     if key in RELATIVE_DAYS:
@@ -137,7 +129,7 @@ def _weekday(today: date | None, weekday: int, following: bool) -> date | None:
 
 
 def _day_month(
-    text: str, tokens: Sequence[_Token], i: int, today: date | None
+    text: str, tokens: Sequence[KeyedToken], i: int, today: date | None
 ) -> tuple[DateMention | None, int]:
     day = int(tokens[i].key)
     month, hijri, end = _month_after(tokens, i + 1)
@@ -155,7 +147,7 @@ def _day_month(
     return _mention(text, tokens, i, end, value), end
 
 
-def _month_after(tokens: Sequence[_Token], j: int) -> tuple[int | None, bool, int]:
+def _month_after(tokens: Sequence[KeyedToken], j: int) -> tuple[int | None, bool, int]:
     if j >= len(tokens):
         return None, False, j
     pair = (tokens[j].key, tokens[j + 1].key) if j + 1 < len(tokens) else ("", "")
@@ -210,7 +202,7 @@ def _distance(when: date, today: date) -> int:
 
 
 def _mention(
-    text: str, tokens: Sequence[_Token], first: int, end: int, value: date | None
+    text: str, tokens: Sequence[KeyedToken], first: int, end: int, value: date | None
 ) -> DateMention:
     start, stop = tokens[first].start, tokens[end - 1].end
     return DateMention(text[start:stop], value.isoformat() if value else None, start, stop)

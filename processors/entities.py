@@ -15,8 +15,9 @@ import gzip
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 import pycrfsuite
 
@@ -163,6 +164,22 @@ def tokenize(text: str) -> Iterator[tuple[str, int, int]]:
         yield match.group(), match.start(), match.end()
 
 
+class KeyedToken(NamedTuple):
+    """A token, its word key and its offsets."""
+
+    text: str
+    key: str
+    start: int
+    end: int
+
+
+# The extractors each walk the same article: its tokens are made once.
+@lru_cache(maxsize=4)
+def keyed_tokens(text: str) -> tuple[KeyedToken, ...]:
+    """The tokens of `text` with their word keys (cached for the last few texts)."""
+    return tuple(KeyedToken(t, word_key(t), s, e) for t, s, e in tokenize(text))
+
+
 @lru_cache(maxsize=WORD_KEY_CACHE)
 def word_key(token: str) -> str:
     """The matching form of one token: the search form, tatweel removed."""
@@ -187,10 +204,23 @@ class Lexicon:
     clusters: dict[str, tuple[str, ...]]
     gazetteer: dict[tuple[str, ...], frozenset[str]]
 
+    @cached_property
+    def first_words(self) -> frozenset[str]:
+        """First words of the listed names: a token that is none of these starts no match."""
+        return frozenset(name[0] for name in self.gazetteer)
+
+    def _may_start(self, key: str) -> bool:
+        if key in self.first_words:
+            return True
+        _clitic, stem = split_proclitic(key)
+        return stem != key and (stem in self.first_words or "ال" + stem in self.first_words)
+
     def gazetteer_tags(self, keys: Sequence[str]) -> list[list[str]]:
         """Per token, B-/I- gazetteer tags of every listed name covering it."""
         tags: list[list[str]] = [[] for _ in keys]
         for start in range(len(keys)):
+            if not self._may_start(keys[start]):
+                continue
             for length in range(1, MAX_GAZETTEER_TOKENS + 1):
                 window = tuple(keys[start : start + length])
                 if len(window) < length:
@@ -288,23 +318,33 @@ NEIGHBOUR_PREFIXES = ("w=", "c1=", "c2=", "stem=", "trigger=", "shape=", "clitic
 WINDOW = 2
 
 
+OFFSETS = tuple(offset for offset in range(-WINDOW, WINDOW + 1) if offset)
+
+
+@lru_cache(maxsize=WORD_KEY_CACHE)
+def _neighbour_features(key: str, shape: str) -> tuple[tuple[str, ...], ...]:
+    """What a word tells its neighbours, one tuple per offset it can be seen from."""
+    shared = [f for f in _word_features(key, shape) if f.startswith(NEIGHBOUR_PREFIXES)]
+    return tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
+
+
 def sentence_features(tokens: Sequence[str]) -> list[list[str]]:
     """CRF features for each token of one sentence."""
     keys = [word_key(token) for token in tokens]
     own = [_word_features(key, _shape(token)) for key, token in zip(keys, tokens, strict=True)]
     gazetteer = load_lexicon().gazetteer_tags(keys)
-    neighbour = [[f for f in feats if f.startswith(NEIGHBOUR_PREFIXES)] for feats in own]
+    neighbour = [
+        _neighbour_features(key, _shape(token)) for key, token in zip(keys, tokens, strict=True)
+    ]
     rows = []
     for i in range(len(tokens)):
         row = ["bias", *own[i], *(f"g={tag}" for tag in gazetteer[i])]
-        for offset in range(-WINDOW, WINDOW + 1):
+        for slot, offset in enumerate(OFFSETS):
             j = i + offset
-            if offset == 0:
-                continue
             if not 0 <= j < len(tokens):
                 row.append(f"{offset}:edge")
                 continue
-            row += [f"{offset}:{f}" for f in neighbour[j]]
+            row += neighbour[j][slot]
             row += [f"{offset}:g={tag}" for tag in gazetteer[j]]
         if i > 0:
             row.append(f"bigram={keys[i - 1]}|{keys[i]}")

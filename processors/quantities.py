@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from processors.entities import split_proclitic, tokenize, word_key
+from processors.entities import KeyedToken, keyed_tokens, split_proclitic
 
 # Number words in search form, with their values; plural tens-and-hundreds words
 # (عشرات, مئات) are vague amounts: their value is the lower bound, marked approximate.
@@ -205,17 +205,9 @@ class Quantity:
     end: int
 
 
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    key: str
-    start: int
-    end: int
-
-
 def extract_quantities(text: str) -> list[Quantity]:
     """Every number mention in `text`, left to right."""
-    tokens = [_Token(t, word_key(t), s, e) for t, s, e in tokenize(text)]
+    tokens = keyed_tokens(text)
     found = []
     i = 0
     while i < len(tokens):
@@ -243,7 +235,7 @@ def _number_value(key: str) -> tuple[float | None, bool]:
     return None, False
 
 
-def _quantity_at(text: str, tokens: Sequence[_Token], i: int) -> tuple[Quantity | None, int]:
+def _quantity_at(text: str, tokens: Sequence[KeyedToken], i: int) -> tuple[Quantity | None, int]:
     value, vague = _number_value(tokens[i].key)
     if value is None:
         return None, i + 1
@@ -285,7 +277,7 @@ def _is_number_word(key: str) -> bool:
     return _number_value(key)[0] is not None and not key[:1].isdigit()
 
 
-def _is_date_or_name(tokens: Sequence[_Token], first: int, after: int) -> bool:
+def _is_date_or_name(tokens: Sequence[KeyedToken], first: int, after: int) -> bool:
     lead = first - 1 if first > 0 and tokens[first - 1].key != "(" else first - 2
     before = tokens[lead].key if lead >= 0 else ""
     following = tokens[after].key if after < len(tokens) else ""
@@ -303,7 +295,7 @@ def _is_date_or_name(tokens: Sequence[_Token], first: int, after: int) -> bool:
     )
 
 
-def _approximator_before(tokens: Sequence[_Token], first: int) -> tuple[bool, int]:
+def _approximator_before(tokens: Sequence[KeyedToken], first: int) -> tuple[bool, int]:
     for phrase in APPROXIMATORS:
         start = first - len(phrase)
         if start < 0:
@@ -319,7 +311,7 @@ def _with_clitics(word: str) -> tuple[str, ...]:
     return (word, "ل" + word, "ب" + word, "و" + word, "ف" + word)
 
 
-def _unit_after(tokens: Sequence[_Token], j: int) -> tuple[str | None, str, int]:
+def _unit_after(tokens: Sequence[KeyedToken], j: int) -> tuple[str | None, str, int]:
     if j >= len(tokens):
         return None, "count", j
     key = tokens[j].key

@@ -196,11 +196,25 @@ def _speeches(
         if continuing:
             # The participle carries on the last speaker only right after their words.
             recent = speeches and speeches[-1].sentence >= sentence - 1
-            speaker = speeches[-1].speaker if recent else None
+            if recent:
+                speaker = speeches[-1].speaker
+            else:
+                speaker = _last_person(entities, sentences, sentence - 1)
         else:
             speaker = _speaker(text, tokens, i, clause, entities, sentences)
         speeches.append(_Speech(start, clause, speaker, sentence))
     return speeches
+
+
+def _last_person(
+    entities: Sequence[Entity], sentences: Sequence[tuple[int, int]], index: int
+) -> tuple[str, str] | None:
+    """The last person named in sentence `index`: who a participle after it speaks for."""
+    if not 0 <= index < len(sentences):
+        return None
+    start, end = sentences[index]
+    people = [e for e in entities if start <= e.start < end and e.type == "PERS"]
+    return (people[-1].canonical, "PERS") if people else None
 
 
 def _sentence_index(sentences: Sequence[tuple[int, int]], at: int) -> int:

@@ -39,3 +39,13 @@ def test_an_unnamed_source_is_a_speaker(aleppo_quotes: list[Quote]) -> None:
 
 def test_a_quoted_name_is_not_a_quote(aleppo_quotes: list[Quote]) -> None:
     assert not any(q.text == "داعش" for q in aleppo_quotes)
+
+
+def test_a_participle_speaks_for_the_person_just_named(aleppo_quotes: list[Quote]) -> None:
+    quote = quote_starting(aleppo_quotes, "الهجوم الذي نفذه")
+    assert quote.speaker == "سيرجي لافروف"
+
+
+def test_a_participle_with_nobody_named_before_has_no_speaker(aleppo_quotes: list[Quote]) -> None:
+    quote = quote_starting(aleppo_quotes, "لا تمانع")
+    assert quote.speaker is None
