@@ -61,6 +61,10 @@ class StoryIndex:
     def __init__(self, path: Path, window: timedelta = DEFAULT_WINDOW) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False)
+        # WAL with NORMAL sync: a commit per article stays durable across a crash
+        # of the process without an fsync each time.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS story_articles (id TEXT PRIMARY KEY, at REAL NOT NULL,"
             " story_id TEXT NOT NULL, duplicate_of TEXT, shingles BLOB, words BLOB)"
@@ -133,7 +137,10 @@ class StoryIndex:
             ),
         )
         self._db.commit()
-        self._index(article_id, at, match.story_id, shingles, content)
+        # A copy is represented by its original: indexing it too would make every
+        # later copy of a much-republished text compare against all earlier ones.
+        if match.duplicate_of is None:
+            self._index(article_id, at, match.story_id, shingles, content)
         self._expire()
 
     def _index(
@@ -157,7 +164,8 @@ class StoryIndex:
 
     def _load(self) -> None:
         rows = self._db.execute(
-            "SELECT id, at, story_id, shingles, words FROM story_articles ORDER BY at"
+            "SELECT id, at, story_id, shingles, words FROM story_articles"
+            " WHERE duplicate_of IS NULL ORDER BY at"
         ).fetchall()
         for article_id, at, story_id, shingles, content in rows:
             self._index(article_id, at, story_id, _restore(shingles), _restore(content))
