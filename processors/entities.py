@@ -328,14 +328,22 @@ def _neighbour_features(key: str, shape: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
 
 
+@lru_cache(maxsize=WORD_KEY_CACHE)
+def _token_features(
+    token: str,
+) -> tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """A token's key, own features and features for its neighbours, looked up once."""
+    key, shape = word_key(token), _shape(token)
+    return key, _word_features(key, shape), _neighbour_features(key, shape)
+
+
 def sentence_features(tokens: Sequence[str]) -> list[list[str]]:
     """CRF features for each token of one sentence."""
-    keys = [word_key(token) for token in tokens]
-    own = [_word_features(key, _shape(token)) for key, token in zip(keys, tokens, strict=True)]
+    looked_up = [_token_features(token) for token in tokens]
+    keys = [key for key, _own, _neighbour in looked_up]
+    own = [features for _key, features, _neighbour in looked_up]
+    neighbour = [features for _key, _own, features in looked_up]
     gazetteer = load_lexicon().gazetteer_tags(keys)
-    neighbour = [
-        _neighbour_features(key, _shape(token)) for key, token in zip(keys, tokens, strict=True)
-    ]
     rows = []
     for i in range(len(tokens)):
         row = ["bias", *own[i], *(f"g={tag}" for tag in gazetteer[i])]
