@@ -51,6 +51,47 @@ class TextSpan(BaseModel):
     end: int
 
 
+class EntityMention(BaseModel):
+    """A named entity: PERS, LOC, ORG or MISC, by offsets into display_text."""
+
+    text: str
+    type: str
+    start: int
+    end: int
+    canonical: str
+
+
+class QuantityMention(BaseModel):
+    """A number and what it counts; kind is count, money or percent."""
+
+    text: str
+    value: float | None = None
+    unit: str | None = None
+    approx: bool
+    kind: str
+    start: int
+    end: int
+
+
+class QuoteMention(BaseModel):
+    """Quoted or reported words; speaker_type is PERS, ORG, source, or None when unknown."""
+
+    text: str
+    speaker: str | None = None
+    speaker_type: str | None = None
+    start: int
+    end: int
+
+
+class DateMention(BaseModel):
+    """A date in the text; value is an ISO date, or None when it cannot be resolved."""
+
+    text: str
+    value: str | None = None
+    start: int
+    end: int
+
+
 class Article(BaseModel):
     """One news article as it moves through the pipeline."""
 
@@ -84,6 +125,13 @@ class Article(BaseModel):
     repairs: dict[str, int] | None = Field(
         default=None, description="what normalization repaired, and how often"
     )
+    # Added by the enrich stage (processors/enrich.py); offsets are into display_text.
+    entities: list[EntityMention] | None = None
+    quantities: list[QuantityMention] | None = None
+    quotes: list[QuoteMention] | None = None
+    dates: list[DateMention] | None = None
+    story_id: str | None = Field(default=None, description="id of the story's first article")
+    duplicate_of: str | None = Field(default=None, description="id of the article this copies")
 
     @field_validator("fetched_at", "published_at")
     @classmethod

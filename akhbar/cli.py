@@ -23,7 +23,7 @@ from akhbar.runner import tune_gc
 from akhbar.topics import Topics
 from ingest.commands import feeds as feeds_command
 from ingest.demo import demo as demo_command
-from processors.commands import process
+from processors.commands import evaluate, process
 from sinks.commands import export, search
 
 EXIT_FAILED = 1
@@ -179,6 +179,7 @@ def topics(ctx: click.Context) -> None:
 
 
 cli.add_command(process)
+cli.add_command(evaluate)
 cli.add_command(export)
 cli.add_command(search)
 cli.add_command(feeds_command)

@@ -184,6 +184,14 @@ class MetricsSettings(Section):
     address: str | None = None
 
 
+class EnrichSettings(Section):
+    """The extraction stage: where story fingerprints are kept, and for how long."""
+
+    stories_path: Path = Path("data/stories.sqlite")
+    # Copies and follow-ups of a story appear within days; older articles are forgotten.
+    story_window_hours: float = Field(default=72.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything Akhbar can be told; see the module docstring for the sources."""
 
@@ -201,6 +209,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    enrich: EnrichSettings = Field(default_factory=EnrichSettings)
 
     @classmethod
     def settings_customise_sources(

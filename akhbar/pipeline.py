@@ -44,7 +44,7 @@ def processing_stages(settings: Settings, metrics: Metrics | None = None) -> lis
             enrich.NAME,
             enrich.VERSION,
             topics.normalized,
-            enrich.enrich,
+            enrich.Enricher.from_settings(settings.enrich).enrich,
             output_topic=topics.enriched,
         ),
     ]

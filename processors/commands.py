@@ -1,4 +1,6 @@
-"""`akhbar process`: run every processor on documents, without a bus, and print the Articles.
+"""`akhbar process` and `akhbar eval ner`: the processors and their models, without a bus.
+
+`akhbar process` runs every processor on documents and prints the Articles.
 
 A debugging aid: what the pipeline would make of a text or a page. Runs in one
 process with the processors loaded once, so a folder of a thousand documents
@@ -9,7 +11,9 @@ stderr with its reason; the others are still printed, and the exit code is 1.
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -20,6 +24,12 @@ from akhbar.errors import AkhbarError, InvalidArticle
 from akhbar.pipeline import processing_stages
 from akhbar.runner import Stage
 from ingest.clean import extract
+from processors import enrich, normalize
+from processors.entities import EntityTagger
+from processors.ner_eval import GoldFileError, read_conll, score
+
+# The processors `process` runs, in pipeline order (not the fetch stage: no network).
+PROCESSORS = (normalize.NAME, enrich.NAME)
 
 STDIN = "-"
 EXIT_REJECTED = 1
@@ -31,21 +41,37 @@ EXIT_CONFIG = 2
 @click.option(
     "--html", is_flag=True, help="The documents are HTML pages: extract their text first."
 )
+@click.option("--published-at", type=click.DateTime(), help="Resolve relative dates against this.")
 @click.pass_context
-def process(ctx: click.Context, inputs: tuple[str, ...], html: bool) -> None:
+def process(
+    ctx: click.Context, inputs: tuple[str, ...], html: bool, published_at: datetime | None
+) -> None:
     """Run every processor on FILE, a folder of files, or - (stdin) and print the Articles as JSON.
 
-    One document prints indented JSON; several print one JSON line each.
+    One document prints indented JSON; several print one JSON line each. Stories are
+    grouped in a throwaway index, so nothing is stored.
     """
-    try:
-        stages = [s for s in processing_stages(load_settings(ctx.obj)) if s.output_topic]
-    except (AkhbarError, ValueError) as exc:
-        click.echo(f"akhbar: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            settings = load_settings(ctx.obj)
+            settings.enrich.stories_path = Path(scratch) / "stories.sqlite"
+            stages = [s for s in processing_stages(settings) if s.name in PROCESSORS]
+        except (AkhbarError, ValueError) as exc:
+            click.echo(f"akhbar: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        _process_all(inputs, html, published_at, stages)
+
+
+def _process_all(
+    inputs: tuple[str, ...], html: bool, published_at: datetime | None, stages: list[Stage]
+) -> None:
     documents = list(_documents(inputs))
     rejected = 0
     for name, data in documents:
-        article = _run_processors(_read(name, data, html), stages, name)
+        document = _read(name, data, html)
+        if published_at is not None:
+            document.published_at = published_at.replace(tzinfo=published_at.tzinfo or UTC)
+        article = _run_processors(document, stages, name)
         if article is None:
             rejected += 1
             continue
@@ -93,3 +119,25 @@ def _run_processors(article: Article, stages: list[Stage], name: str) -> Article
             return None
         article = result.stamped(stage.name, stage.version)
     return article
+
+
+@click.group("eval")
+def evaluate() -> None:
+    """Score the shipped models on gold files."""
+
+
+@evaluate.command("ner")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def evaluate_ner(path: Path) -> None:
+    """Entity-level precision, recall and F1 (CoNLL style) of the shipped tagger on PATH.
+
+    PATH has one `token TAG` a line (IOB2), sentences separated by blank lines.
+    """
+    try:
+        gold = read_conll(path)
+    except GoldFileError as exc:
+        click.echo(f"akhbar: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    tagger = EntityTagger()
+    predicted = [tagger.tag_tokens(tokens) for tokens, _tags in gold]
+    click.echo(score(gold, predicted).report())

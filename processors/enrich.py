@@ -1,17 +1,95 @@
 """Extraction: `articles.normalized` -> `articles.enriched`.
 
-Entities, numbers, quotes, dates and story grouping come with the extraction
-stage's own work; until then this step passes articles through.
+Reads the display text the normalize stage made and adds `entities` (named
+entities with canonical names), `quantities`, `quotes` with their speakers,
+`dates` resolved against `published_at`, and `story_id` / `duplicate_of` from
+near-duplicate fingerprints of the search text. Each part lives in its own
+module; this one composes them.
 """
 
 from __future__ import annotations
 
-from akhbar.article import Article
+from dataclasses import asdict
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+
+from akhbar.article import Article, DateMention, EntityMention, QuantityMention, QuoteMention
+from akhbar.config import EnrichSettings
+from akhbar.errors import InvalidArticle
+from processors.dates import extract_dates
+from processors.entities import EntityTagger
+from processors.quantities import extract_quantities
+from processors.quotes import extract_quotes
+from processors.stories import StoryIndex
 
 NAME = "enrich"
-VERSION = "0"
+# 1: entities, quantities, quotes, dates, stories.
+VERSION = "1"
+DEFAULT_STORIES_PATH = Path("data/stories.sqlite")
 
 
-def enrich(article: Article) -> Article:
-    """Pass-through: returns the article unchanged."""
-    return article
+class Enricher:
+    """The enrich step with its state: the entity model and the story index.
+
+    Built once per stage; the model loads on the first article, and the story
+    index opens its SQLite file then too. `enrich` raises InvalidArticle for an
+    article the normalize stage has not seen (no display text), so it is
+    dead-lettered with that reason; any other error is left to the runner's retries.
+    """
+
+    def __init__(
+        self,
+        stories_path: Path | None = DEFAULT_STORIES_PATH,
+        story_window: timedelta = timedelta(days=3),
+    ) -> None:
+        self._stories_path = stories_path
+        self._story_window = story_window
+
+    @classmethod
+    def from_settings(cls, settings: EnrichSettings) -> Enricher:
+        return cls(settings.stories_path, timedelta(hours=settings.story_window_hours))
+
+    @cached_property
+    def tagger(self) -> EntityTagger:
+        return EntityTagger()
+
+    @cached_property
+    def stories(self) -> StoryIndex | None:
+        if self._stories_path is None:
+            return None
+        return StoryIndex(self._stories_path, self._story_window)
+
+    def enrich(self, article: Article) -> Article:
+        """The article with its extractions added; see the module docstring."""
+        if article.display_text is None:
+            raise InvalidArticle("no display_text: the article has not been normalized")
+        update = self.extract(article) if article.is_arabic is not False else _nothing_found()
+        update.update(self._story(article))
+        return article.model_copy(update=update)
+
+    def extract(self, article: Article) -> dict[str, object]:
+        text = article.display_text or ""
+        sentences = [(s.start, s.end) for s in article.sentences or []] or [(0, len(text))]
+        entities = self.tagger.entities(text, sentences)
+        return {
+            "entities": [EntityMention(**asdict(e)) for e in entities],
+            "quantities": [QuantityMention(**asdict(q)) for q in extract_quantities(text)],
+            "quotes": [
+                QuoteMention(**asdict(q)) for q in extract_quotes(text, entities, sentences)
+            ],
+            "dates": [DateMention(**asdict(d)) for d in extract_dates(text, article.published_at)],
+        }
+
+    def _story(self, article: Article) -> dict[str, object]:
+        if self.stories is None:
+            return {}
+        at = article.published_at or article.fetched_at
+        match = self.stories.assign(article.id, article.search_text or "", at)
+        if match is None:
+            return {}
+        return {"story_id": match.story_id, "duplicate_of": match.duplicate_of}
+
+
+def _nothing_found() -> dict[str, object]:
+    return {"entities": [], "quantities": [], "quotes": [], "dates": []}

@@ -43,6 +43,7 @@ def environment(tmp_path: Path, backend: str, kafka: str | None) -> dict[str, st
         "AKHBAR_SINKS__JSONL__DIR": str(tmp_path / "articles"),
         # Files become visible when closed; close them quickly for the tests that watch.
         "AKHBAR_SINKS__JSONL__ROTATE_AGE_S": "0.2",
+        "AKHBAR_ENRICH__STORIES_PATH": str(tmp_path / "stories.sqlite"),
         "AKHBAR_RUNNER__COMMIT_INTERVAL_S": "0.5",
     }
     if backend == "kafka":

@@ -60,3 +60,32 @@ def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = invoke(str(tmp_path / "absent.txt"))
     assert code == 2
     assert "no such file or folder" in err
+
+
+def test_process_prints_the_enriched_article() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["process", str(FIXTURES / "aleppo-article.txt"), "--published-at", "2016-12-07"],
+    )
+    assert result.exit_code == 0, result.output
+    article = json.loads(result.output)
+    assert [p["name"] for p in article["processors"]] == ["normalize", "enrich"]
+    assert {"entities", "quantities", "quotes", "dates", "story_id"} <= article.keys()
+    assert any(d["value"] == "2016-12-06" for d in article["dates"])
+
+
+def test_eval_ner_prints_scores_per_type() -> None:
+    result = CliRunner().invoke(cli, ["eval", "ner", str(FIXTURES / "anercorp-sample.txt")])
+    assert result.exit_code == 0, result.output
+    header, micro, *types = result.output.splitlines()
+    assert header.split() == ["type", "P", "R", "F1", "gold"]
+    assert micro.startswith("micro")
+    assert {line.split()[0] for line in types} <= {"PERS", "LOC", "ORG", "MISC"}
+
+
+def test_eval_ner_refuses_an_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", "ner", str(empty)])
+    assert result.exit_code == 2
+    assert "no tagged tokens" in result.output

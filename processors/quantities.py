@@ -1,0 +1,326 @@
+"""Numbers and quantities: counts, measures, money and percentages, with what they count.
+
+Found by rules over the search form of each token (digits in any script, number
+words, multipliers, approximators), so `لنحو 100 ألف مدني` gives value 100000,
+unit `مدني`, approximate. Years after عام/سنة and day numbers before a month
+name belong to dates and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from processors.entities import KeyedToken, keyed_tokens, split_proclitic
+
+# Number words in search form, with their values; plural tens-and-hundreds words
+# (عشرات, مئات) are vague amounts: their value is the lower bound, marked approximate.
+UNITS = {
+    "واحد": 1,
+    "واحده": 1,
+    "اثنان": 2,
+    "اثنين": 2,
+    "اثنتان": 2,
+    "اثنتين": 2,
+    "ثلاث": 3,
+    "ثلاثه": 3,
+    "اربع": 4,
+    "اربعه": 4,
+    "خمس": 5,
+    "خمسه": 5,
+    "ست": 6,
+    "سته": 6,
+    "سبع": 7,
+    "سبعه": 7,
+    "ثماني": 8,
+    "ثمانيه": 8,
+    "ثمان": 8,
+    "تسع": 9,
+    "تسعه": 9,
+    "عشر": 10,
+    "عشره": 10,
+    "عشرون": 20,
+    "عشرين": 20,
+    "ثلاثون": 30,
+    "ثلاثين": 30,
+    "اربعون": 40,
+    "اربعين": 40,
+    "خمسون": 50,
+    "خمسين": 50,
+    "ستون": 60,
+    "ستين": 60,
+    "سبعون": 70,
+    "سبعين": 70,
+    "ثمانون": 80,
+    "ثمانين": 80,
+    "تسعون": 90,
+    "تسعين": 90,
+    "مئه": 100,
+    "مائه": 100,
+    "مئتان": 200,
+    "مئتين": 200,
+    "مائتان": 200,
+    "مائتين": 200,
+    "الف": 1000,
+    "الفان": 2000,
+    "الفين": 2000,
+    "مليون": 10**6,
+    "مليار": 10**9,
+}
+VAGUE = {
+    "عشرات": 10,
+    "مئات": 100,
+    "الاف": 1000,
+    "الوف": 1000,
+    "ملايين": 10**6,
+    "مليارات": 10**9,
+    "بضعه": 3,
+    "بضع": 3,
+}
+# Words that multiply the number before them: `100 ألف` is 100000.
+MULTIPLIERS = {
+    "الف": 1000,
+    "الاف": 1000,
+    "مليون": 10**6,
+    "ملايين": 10**6,
+    "مليار": 10**9,
+    "مليارات": 10**9,
+    "بليون": 10**9,
+}
+# Approximators before a number, as token sequences in search form.
+APPROXIMATORS = (
+    ("ما", "لا", "يقل", "عن"),
+    ("ما", "يزيد", "علي"),
+    ("ما", "يزيد", "عن"),
+    ("ما", "يقرب", "من"),
+    ("اكثر", "من"),
+    ("اقل", "من"),
+    ("اكثر", "من"),
+    ("نحو",),
+    ("زهاء",),
+    ("حوالي",),
+    ("قرابه",),
+    ("قرابة",),
+    ("حوالى",),
+)
+CURRENCIES = (
+    "دولار",
+    "ريال",
+    "جنيه",
+    "يورو",
+    "درهم",
+    "دينار",
+    "ليره",
+    "ين",
+    "روبل",
+    "استرليني",
+    "فرنك",
+    "دولارا",
+    "دولارات",
+    "ريالا",
+    "ريالات",
+    "جنيها",
+    "دراهم",
+)
+PERCENT_WORDS = (("في", "المئه"), ("في", "المائه"), ("بالمئه",), ("بالمائه",))
+PERCENT_SIGNS = ("%", "٪")
+# 12/5/1948 and 2014-2015 are dates and periods, not amounts.
+DATE_SEPARATORS = ("/", "-")
+# A bare four-digit number in this range is read as a year.
+YEARS = (1800, 2100)
+# Numbers that name rather than count: رقم 61, المادة 103, العدد 6.
+IDENTIFIER_LEADS = frozenset(
+    (
+        "رقم",
+        "برقم",
+        "الماده",
+        "ماده",
+        "الفقره",
+        "فقره",
+        "العدد",
+        "ص",
+        "صفحه",
+        "البند",
+        "بند",
+        "القرار",
+        "الجزء",
+        "اوسلو",
+    )
+)
+DATE_LEAD_WORDS = ("عام", "العام", "سنه", "السنه", "لعام", "منذ")
+MONTHS = frozenset(
+    (
+        "يناير",
+        "فبراير",
+        "مارس",
+        "ابريل",
+        "مايو",
+        "يونيو",
+        "يوليو",
+        "اغسطس",
+        "سبتمبر",
+        "اكتوبر",
+        "نوفمبر",
+        "ديسمبر",
+        "كانون",
+        "شباط",
+        "اذار",
+        "نيسان",
+        "ايار",
+        "حزيران",
+        "تموز",
+        "اب",
+        "ايلول",
+        "تشرين",
+        "محرم",
+        "صفر",
+        "ربيع",
+        "جمادي",
+        "رجب",
+        "شعبان",
+        "رمضان",
+        "شوال",
+        "القعده",
+        "الحجه",
+        "ذو",
+        "ذي",
+    )
+)
+# A conjunction or preposition written onto a number: و3 جماعات, ب50 دولارا.
+NUMBER_PROCLITICS = ("و", "ب", "ل", "ف")
+# Function words never taken as the counted noun.
+NOT_UNITS = frozenset(("من", "في", "علي", "الي", "عن", "و", "او", "ثم", "قد", "ان", "الذي"))
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One number in a text: what it counts, how much, whether approximately."""
+
+    text: str
+    value: float | None
+    unit: str | None
+    approx: bool
+    kind: str  # count, money or percent
+    start: int
+    end: int
+
+
+def extract_quantities(text: str) -> list[Quantity]:
+    """Every number mention in `text`, left to right."""
+    tokens = keyed_tokens(text)
+    found = []
+    i = 0
+    while i < len(tokens):
+        quantity, i = _quantity_at(text, tokens, i)
+        if quantity is not None:
+            found.append(quantity)
+    return found
+
+
+def _number_value(key: str) -> tuple[float | None, bool]:
+    """(value, vague) of one token key, or (None, False) when it is not a number."""
+    if key[:1] in NUMBER_PROCLITICS and key[1:2].isdigit():
+        key = key[1:]
+    if key[:1].isdigit():
+        try:
+            return float(key.replace(",", "")), False
+        except ValueError:
+            return None, False
+    clitic, stem = split_proclitic(key)
+    for word in (key, stem) if clitic in ("", "و", "ب", "ل") else (key,):
+        if word in UNITS:
+            return float(UNITS[word]), False
+        if word in VAGUE:
+            return float(VAGUE[word]), True
+    return None, False
+
+
+def _quantity_at(text: str, tokens: Sequence[KeyedToken], i: int) -> tuple[Quantity | None, int]:
+    value, vague = _number_value(tokens[i].key)
+    if value is None:
+        return None, i + 1
+    first = i
+    j = i + 1
+    # Multipliers after the number: 100 ألف, 2.5 مليار.
+    while j < len(tokens) and tokens[j].key in (
+        "مليون",
+        "مليار",
+        "الف",
+        "الاف",
+        "ملايين",
+        "مليارات",
+        "بليون",
+    ):
+        value *= MULTIPLIERS[tokens[j].key]
+        j += 1
+    while j + 1 < len(tokens) and tokens[j].key.startswith("و") and _is_number_word(tokens[j].key):
+        more, _ = _number_value(tokens[j].key)
+        value += more or 0
+        j += 1
+    if _is_date_or_name(tokens, first, j):
+        return None, j
+    approx, first = _approximator_before(tokens, first)
+    unit, kind, j = _unit_after(tokens, j)
+    quantity = Quantity(
+        text=text[tokens[first].start : tokens[j - 1].end],
+        value=value,
+        unit=unit,
+        approx=approx or vague,
+        kind=kind,
+        start=tokens[first].start,
+        end=tokens[j - 1].end,
+    )
+    return quantity, j
+
+
+def _is_number_word(key: str) -> bool:
+    return _number_value(key)[0] is not None and not key[:1].isdigit()
+
+
+def _is_date_or_name(tokens: Sequence[KeyedToken], first: int, after: int) -> bool:
+    lead = first - 1 if first > 0 and tokens[first - 1].key != "(" else first - 2
+    before = tokens[lead].key if lead >= 0 else ""
+    following = tokens[after].key if after < len(tokens) else ""
+    key = tokens[first].key
+    if before in IDENTIFIER_LEADS:
+        return True
+    year_like = key.isdigit() and YEARS[0] <= int(key) <= YEARS[1] and after == first + 1
+    return (
+        split_proclitic(following)[1] in MONTHS
+        or following in MONTHS
+        or before in DATE_LEAD_WORDS
+        or before in DATE_SEPARATORS
+        or following in DATE_SEPARATORS
+        or (year_like and following not in PERCENT_SIGNS and not following.startswith(CURRENCIES))
+    )
+
+
+def _approximator_before(tokens: Sequence[KeyedToken], first: int) -> tuple[bool, int]:
+    for phrase in APPROXIMATORS:
+        start = first - len(phrase)
+        if start < 0:
+            continue
+        keys = [t.key for t in tokens[start:first]]
+        # The phrase may carry a preposition: لنحو, بحوالي.
+        if keys[1:] == list(phrase[1:]) and keys[0] in _with_clitics(phrase[0]):
+            return True, start
+    return False, first
+
+
+def _with_clitics(word: str) -> tuple[str, ...]:
+    return (word, "ل" + word, "ب" + word, "و" + word, "ف" + word)
+
+
+def _unit_after(tokens: Sequence[KeyedToken], j: int) -> tuple[str | None, str, int]:
+    if j >= len(tokens):
+        return None, "count", j
+    key = tokens[j].key
+    if key in PERCENT_SIGNS:
+        return "%", "percent", j + 1
+    for phrase in PERCENT_WORDS:
+        if [t.key for t in tokens[j : j + len(phrase)]] == list(phrase):
+            return "%", "percent", j + len(phrase)
+    if not tokens[j].text[:1].isalpha() or key in NOT_UNITS or _is_number_word(key):
+        return None, "count", j
+    kind = "money" if any(key.startswith(c) for c in CURRENCIES) else "count"
+    return tokens[j].text, kind, j + 1

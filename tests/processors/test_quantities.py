@@ -1,0 +1,57 @@
+"""Quantities on the real Aleppo article and on short real-style sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.quantities import extract_quantities
+
+
+def by_unit(text: str) -> dict[str, tuple[float | None, bool]]:
+    return {q.unit or "": (q.value, q.approx) for q in extract_quantities(text)}
+
+
+def test_aleppo_counts(aleppo_display_text: str) -> None:
+    found = by_unit(aleppo_display_text)
+    assert found["غارة"] == (64, False)
+    assert found["مسلح"] == (300, True)
+    assert found["مدنيا"] == (21, True)
+    assert found["أطفال"] == (5, False)
+    assert found["مدني"] == (100_000, True)
+    assert found["دبابة"] == (11, False)
+    assert found["كيلومترات"][0] == 4
+
+
+def test_conjunction_on_a_digit_is_not_part_of_the_number(aleppo_display_text: str) -> None:
+    found = by_unit(aleppo_display_text)
+    assert found["جماعات"] == (3, False)
+    assert found["سيارة"] == (31, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "unit", "kind", "approx"),
+    [
+        ("ارتفع المؤشر بنسبة 2.5 %", 2.5, "%", "percent", False),
+        ("تراجعت الصادرات 12 في المئة", 12, "%", "percent", False),
+        ("بلغت قيمة الصفقة 25 ألف ليرة سورية", 25_000, "ليرة", "money", False),
+        ("قدمت المملكة ٣٫٥ مليار دولار", 3_500_000_000, "دولار", "money", False),
+        ("نزح ١٬٥٠٠ شخص", 1500, "شخص", "count", False),
+        ("أصيب أكثر من 40 شخصا", 40, "شخصا", "count", True),
+        ("قتل عشرات المدنيين", 10, "المدنيين", "count", True),
+        ("وصل أربعة وزراء", 4, "وزراء", "count", False),
+    ],
+)
+def test_number_forms(text: str, value: float, unit: str, kind: str, approx: bool) -> None:
+    (quantity,) = extract_quantities(text)
+    assert (quantity.value, quantity.unit, quantity.kind, quantity.approx) == (
+        pytest.approx(value),
+        unit,
+        kind,
+        approx,
+    )
+    assert text[quantity.start : quantity.end] == quantity.text
+
+
+@pytest.mark.parametrize("text", ["وقع الهجوم في 12 ديسمبر", "تأسست الشركة عام 1990"])
+def test_dates_are_not_quantities(text: str) -> None:
+    assert extract_quantities(text) == []

@@ -1,0 +1,89 @@
+"""Story grouping on real SaudiNewsNet articles, with its state in a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from processors.arabic import search_form
+from processors.stories import StoryIndex
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "saudinewsnet-stories.jsonl"
+
+
+@pytest.fixture(scope="module")
+def articles() -> list[dict[str, str]]:
+    return [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]
+
+
+def assign_all(index: StoryIndex, articles: list[dict[str, str]]) -> list[tuple[str, str | None]]:
+    found = []
+    for item in articles:
+        match = index.assign(
+            item["url"], search_form(item["text"]), datetime.fromisoformat(item["published_at"])
+        )
+        assert match is not None
+        found.append((match.story_id, match.duplicate_of))
+    return found
+
+
+def test_one_royal_order_reported_by_three_papers_is_one_story(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    found = assign_all(StoryIndex(tmp_path / "stories.sqlite"), articles)
+    order_stories = {story for story, _copy in found[:3]}
+    assert len(order_stories) == 1
+    assert found[3][0] not in order_stories
+    assert found[4][0] not in order_stories
+
+
+def test_the_story_state_survives_a_restart(tmp_path: Path, articles: list[dict[str, str]]) -> None:
+    # Given the first paper's report stored by one index
+    first = StoryIndex(tmp_path / "stories.sqlite")
+    ((story, _),) = assign_all(first, articles[:1])
+    first.close()
+    # When a new index over the same file sees the second paper's report
+    reopened = StoryIndex(tmp_path / "stories.sqlite")
+    ((second_story, _),) = assign_all(reopened, articles[1:2])
+    # Then it joins the story from before the restart
+    assert second_story == story
+
+
+def test_a_replayed_article_gets_its_first_answer(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    index = StoryIndex(tmp_path / "stories.sqlite")
+    first = assign_all(index, articles[:3])
+    assert assign_all(index, articles[1:2]) == first[1:2]
+
+
+def test_an_exact_copy_points_at_the_original(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    index = StoryIndex(tmp_path / "stories.sqlite")
+    original = articles[0]
+    copy = {**original, "url": original["url"] + "?copy"}
+    found = assign_all(index, [original, copy])
+    assert found[1] == (found[0][0], original["url"])
+
+
+def test_articles_outside_the_window_are_forgotten(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    index = StoryIndex(tmp_path / "stories.sqlite", window=timedelta(days=3))
+    old, later = articles[0], dict(articles[1])
+    later["published_at"] = (
+        (datetime.fromisoformat(old["published_at"]) + timedelta(days=10))
+        .astimezone(UTC)
+        .isoformat()
+    )
+    found = assign_all(index, [old, later])
+    assert found[0][0] != found[1][0]
+
+
+def test_a_text_too_short_to_judge_gets_no_story(tmp_path: Path) -> None:
+    index = StoryIndex(tmp_path / "stories.sqlite")
+    assert index.assign("short", "خبر قصير جدا", datetime(2016, 12, 7, tzinfo=UTC)) is None
