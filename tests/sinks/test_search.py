@@ -204,8 +204,8 @@ def test_the_stage_waits_while_writes_are_blocked_then_catches_up_by_itself(
     # Given 200 articles and one the index refuses, on the stage's input topic
     topic_prefix = settings_for.topic_prefix
     articles = [make_article(n) for n in range(200)]
-    bad = make_article(999)
-    bad.story_id = {"not": "a keyword"}  # type: ignore[attr-defined]
+    # A valid article the index refuses: a keyword over Lucene's 32,766-byte term limit.
+    bad = make_article(999).model_copy(update={"source": "ع" * 20_000})
     ordered = [*articles[:100], bad, *articles[100:]]
     produce(
         bus,
@@ -236,7 +236,7 @@ def test_the_stage_waits_while_writes_are_blocked_then_catches_up_by_itself(
     assert count(client, prefix) == 200
     [letter] = dead_letters(bus, topic_prefix, 1)
     assert letter.value == bad.to_bytes()
-    assert "mapper_parsing_exception" in dict(letter.headers)[HEADER_ERROR].decode()
+    assert "immense term" in dict(letter.headers)[HEADER_ERROR].decode()
 
 
 def test_an_outage_mid_run_pauses_the_stage_commits_nothing_and_it_catches_up(
