@@ -12,7 +12,7 @@ from akhbar.cli import cli
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ALEPPO = FIXTURES / "aleppo-article.txt"
-CNN_PAGE = FIXTURES / "cnn-arabic-page.html"
+CNN_PAGE = FIXTURES / "arabic-pages" / "cnn-arabic" / "page.html"
 
 
 def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
