@@ -1,6 +1,6 @@
 """Enrich throughput on SaudiNewsNet articles, per core, beside anchors from the same run.
 
-    .venv/bin/python benchmarks/enrich.py /work/shared/data/saudinewsnet [--articles 1000]
+    .venv/bin/python benchmarks/enrich.py ../shared/data/saudinewsnet [--articles 1000]
 
 One process, one thread: the figures are per core. The articles are normalized
 first (untimed), as the enrich stage receives them. Timed, each over the same

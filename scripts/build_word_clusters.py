@@ -6,8 +6,8 @@ shares a feature with the names that were. Vectors are positive PMI counts of
 neighbours, reduced by truncated SVD, then grouped by k-means at two sizes
 (coarse and fine). Fixed seeds: the same corpus gives the same file.
 
-    .venv/bin/python scripts/build_word_clusters.py /work/shared/data/saudinewsnet \
-        --extra /work/shared/data/anercorp/train.txt
+    .venv/bin/python scripts/build_word_clusters.py ../shared/data/saudinewsnet \
+        --extra ../shared/data/anercorp/train.txt
 
 Writes processors/resources/word-clusters.tsv.gz: word (search form), then its cluster at each size.
 """

@@ -1,6 +1,6 @@
 """Score quantity extraction against Wojood's CARDINAL, QUANTITY, MONEY and PERCENT spans.
 
-    .venv/bin/python -m scripts.evaluate_quantities /work/shared/data/wojood-sample/*.txt
+    .venv/bin/python -m scripts.evaluate_quantities ../shared/data/wojood-sample/*.txt
 
 Wojood's files hold one token a line with one or more IOB2 tags (nested entities).
 Each sentence's tokens are joined with spaces and given to the extractor; its

@@ -4,7 +4,7 @@ Every article of the sampled days goes through normalization and the story
 index in order of extraction time (as the stage would see them); a labelled
 pair counts as predicted-same when both articles got one story_id.
 
-    .venv/bin/python -m scripts.evaluate_stories /work/shared/data/saudinewsnet \
+    .venv/bin/python -m scripts.evaluate_stories ../shared/data/saudinewsnet \
         benchmarks/story-pairs.tsv --days 2
 """
 

@@ -5,7 +5,7 @@ random pairs are plainly different stories and say nothing about the hard
 cases), from different outlets, within one day. Writes a TSV with an empty
 `same` column to fill in by reading the two articles (1 same event, 0 not).
 
-    .venv/bin/python -m scripts.sample_story_pairs /work/shared/data/saudinewsnet --days 2
+    .venv/bin/python -m scripts.sample_story_pairs ../shared/data/saudinewsnet --days 2
 """
 
 from __future__ import annotations

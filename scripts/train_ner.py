@@ -1,7 +1,7 @@
 """Train the shipped named-entity model, and cross-validate it.
 
-    .venv/bin/python scripts/train_ner.py /work/shared/data/anercorp/train.txt --folds 5
-    .venv/bin/python scripts/train_ner.py /work/shared/data/anercorp/train.txt
+    .venv/bin/python scripts/train_ner.py ../shared/data/anercorp/train.txt --folds 5
+    .venv/bin/python scripts/train_ner.py ../shared/data/anercorp/train.txt
 
 With --folds N the file's sentences are cut into N contiguous blocks (neighbouring
 sentences come from the same story, so a random split would leak names between
