@@ -21,7 +21,7 @@ The contract, which the runner relies on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 Headers = tuple[tuple[str, bytes], ...]
 TopicPartition = tuple[str, int]
+# Offsets [start, stop) of one partition: the first offset included and the first
+# one after the range.
+OffsetRange = tuple[int, int]
 # Called before partitions move to another member: flush what was produced for
 # them and return the offsets to commit; the bus commits them while this member
 # still owns the partitions.
@@ -126,6 +129,24 @@ class Bus(Protocol):
         self, group: str, topics: Sequence[str], on_revoke: RevokeCallback | None = None
     ) -> Consumer:
         """A consumer in `group`; `on_revoke` runs before partitions move elsewhere."""
+
+    def list_topics(self) -> list[str]:
+        """Every topic on the bus, sorted."""
+
+    def offset_ranges(self, topic: str) -> dict[int, OffsetRange]:
+        """Per partition, the first offset still stored and the offset the next message gets.
+
+        Raises BusError for a topic that does not exist.
+        """
+
+    def offsets_for_time(self, topic: str, timestamp_ms: int) -> dict[int, int]:
+        """Per partition, the first offset stored at or after `timestamp_ms`; the end
+        offset when no message is that recent."""
+
+    def read_range(self, topic: str, ranges: Mapping[int, OffsetRange]) -> Iterator[Message]:
+        """The stored messages of `ranges` (partition -> [start, stop)), in offset order
+        per partition, read outside any consumer group: nothing is committed and no
+        group's position moves. Offsets past the end are not waited for."""
 
     def close(self) -> None: ...
 

@@ -21,11 +21,18 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from akhbar.bus import Headers, Message, RevokeCallback, StoredMessage, TopicPartition
+from akhbar.bus import (
+    Headers,
+    Message,
+    OffsetRange,
+    RevokeCallback,
+    StoredMessage,
+    TopicPartition,
+)
 from akhbar.errors import BusError
 
 if TYPE_CHECKING:
@@ -38,6 +45,8 @@ BUSY_TIMEOUT_MS = 30_000
 IDLE_POLL_INTERVAL_S = 0.02
 # Old messages are deleted at most this often, by whichever producer flushes.
 RETENTION_CHECK_INTERVAL_S = 300.0
+# `read_range` fetches this many rows per query: bounded memory for a long range.
+READ_RANGE_CHUNK = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -119,8 +128,94 @@ class EmbeddedBus:
         self.ensure_topics(topics)
         return EmbeddedConsumer(self, group, topics)
 
+    def list_topics(self) -> list[str]:
+        conn = self._connect()
+        try:
+            return [name for (name,) in conn.execute("SELECT name FROM topics ORDER BY name")]
+        finally:
+            conn.close()
+
+    def offset_ranges(self, topic: str) -> dict[int, OffsetRange]:
+        conn = self._connect()
+        try:
+            return {
+                partition: _offset_range(conn, topic, partition)
+                for partition in range(_partition_count(conn, topic))
+            }
+        finally:
+            conn.close()
+
+    def offsets_for_time(self, topic: str, timestamp_ms: int) -> dict[int, int]:
+        conn = self._connect()
+        try:
+            found = {}
+            for partition in range(_partition_count(conn, topic)):
+                row = conn.execute(
+                    'SELECT MIN("offset") FROM messages '
+                    "WHERE topic = ? AND partition = ? AND timestamp_ms >= ?",
+                    (topic, partition, timestamp_ms),
+                ).fetchone()
+                found[partition] = (
+                    int(row[0]) if row[0] is not None else _offset_range(conn, topic, partition)[1]
+                )
+            return found
+        finally:
+            conn.close()
+
+    def read_range(self, topic: str, ranges: Mapping[int, OffsetRange]) -> Iterator[Message]:
+        conn = self._connect()
+        try:
+            _partition_count(conn, topic)
+            for partition, (start, stop) in sorted(ranges.items()):
+                yield from _read_partition(conn, topic, partition, start, stop)
+        finally:
+            conn.close()
+
     def close(self) -> None:
         """Nothing to release: each producer and consumer owns its connection."""
+
+
+def _partition_count(conn: sqlite3.Connection, topic: str) -> int:
+    row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+    if row is None:
+        raise BusError(f"no topic named {topic!r} on the embedded bus")
+    return int(row[0])
+
+
+def _offset_range(conn: sqlite3.Connection, topic: str, partition: int) -> OffsetRange:
+    first, last = conn.execute(
+        'SELECT MIN("offset"), MAX("offset") FROM messages WHERE topic = ? AND partition = ?',
+        (topic, partition),
+    ).fetchone()
+    if last is not None:
+        return int(first), int(last) + 1
+    # Empty, or emptied by retention: the next offset is past anything a group committed.
+    row = conn.execute(
+        "SELECT MAX(next_offset) FROM commits WHERE topic = ? AND partition = ?",
+        (topic, partition),
+    ).fetchone()
+    end = int(row[0] or 0)
+    return end, end
+
+
+def _read_partition(
+    conn: sqlite3.Connection, topic: str, partition: int, start: int, stop: int
+) -> Iterator[Message]:
+    position = start
+    while position < stop:
+        rows = conn.execute(
+            'SELECT "offset", key, value, headers, timestamp_ms FROM messages '
+            'WHERE topic = ? AND partition = ? AND "offset" >= ? AND "offset" < ? '
+            'ORDER BY "offset" LIMIT ?',
+            (topic, partition, position, stop, READ_RANGE_CHUNK),
+        ).fetchall()
+        if not rows:
+            return
+        for offset, key, value, headers, timestamp_ms in rows:
+            yield StoredMessage(
+                topic, partition, offset, key, value, decode_headers(headers), timestamp_ms
+            )
+        position = rows[-1][0] + 1
 
 
 class EmbeddedProducer:

@@ -9,7 +9,8 @@ of those messages are flushed, which gives at-least-once delivery.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -18,7 +19,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as KafkaTopicPartition
 
-from akhbar.bus import Headers, Message, RevokeCallback, TopicPartition
+from akhbar.bus import Headers, Message, OffsetRange, RevokeCallback, TopicPartition
 from akhbar.errors import BusError
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 DEFAULT_FLUSH_TIMEOUT_S = 60.0
 # How long a commit or a metadata lookup may block before it counts as failed.
 REQUEST_TIMEOUT_MS = 30_000
+# `read_range` gives up when the broker sends nothing for this long although the
+# range's end, which was stored already, is not reached.
+READ_RANGE_STALL_S = 30.0
+READ_RANGE_POLL_MS = 500
 
 
 def _client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -84,8 +89,107 @@ class KafkaBus:
     ) -> KafkaBusConsumer:
         return KafkaBusConsumer(self._options, self._kafka, group, topics, on_revoke)
 
+    def list_topics(self) -> list[str]:
+        with self._standalone_consumer() as consumer:
+            try:
+                return sorted(consumer.topics())
+            except KafkaError as exc:
+                raise BusError(f"could not list topics: {exc}") from exc
+
+    def offset_ranges(self, topic: str) -> dict[int, OffsetRange]:
+        with self._standalone_consumer() as consumer:
+            partitions = _partitions_of(consumer, topic)
+            try:
+                starts = consumer.beginning_offsets(partitions, timeout_ms=REQUEST_TIMEOUT_MS)
+                ends = consumer.end_offsets(partitions, timeout_ms=REQUEST_TIMEOUT_MS)
+            except KafkaError as exc:
+                raise BusError(f"could not read the offsets of {topic}: {exc}") from exc
+            return {tp.partition: (starts[tp], ends[tp]) for tp in partitions}
+
+    def offsets_for_time(self, topic: str, timestamp_ms: int) -> dict[int, int]:
+        with self._standalone_consumer() as consumer:
+            partitions = _partitions_of(consumer, topic)
+            try:
+                found = consumer.offsets_for_times(
+                    dict.fromkeys(partitions, timestamp_ms), timeout_ms=REQUEST_TIMEOUT_MS
+                )
+                ends = consumer.end_offsets(partitions, timeout_ms=REQUEST_TIMEOUT_MS)
+            except KafkaError as exc:
+                raise BusError(f"could not look up offsets by time in {topic}: {exc}") from exc
+            return {
+                tp.partition: found[tp].offset if found.get(tp) is not None else ends[tp]
+                for tp in partitions
+            }
+
+    def read_range(self, topic: str, ranges: Mapping[int, OffsetRange]) -> Iterator[Message]:
+        with self._standalone_consumer() as consumer:
+            _partitions_of(consumer, topic)
+            wanted = {
+                KafkaTopicPartition(topic, partition): (start, stop)
+                for partition, (start, stop) in ranges.items()
+                if stop > start
+            }
+            if wanted:
+                yield from _read_assigned(consumer, wanted)
+
+    @contextlib.contextmanager
+    def _standalone_consumer(self) -> Iterator[KafkaConsumer]:
+        """A consumer in no group: it reads by assignment and never commits."""
+        consumer = KafkaConsumer(
+            **self._options,
+            group_id=None,
+            enable_auto_commit=False,
+            # A range that starts before what retention kept begins at the oldest message.
+            auto_offset_reset="earliest",
+            fetch_max_bytes=self._kafka.fetch_max_bytes,
+            max_partition_fetch_bytes=self._kafka.max_message_bytes,
+            request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
+        )
+        try:
+            yield consumer
+        finally:
+            consumer.close(autocommit=False)
+
     def close(self) -> None:
         """Nothing to release: each producer and consumer owns its connections."""
+
+
+def _partitions_of(consumer: KafkaConsumer, topic: str) -> list[KafkaTopicPartition]:
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+    except KafkaError as exc:
+        raise BusError(f"could not read the partitions of {topic}: {exc}") from exc
+    if not partitions:
+        raise BusError(f"no topic named {topic!r} on the Kafka cluster")
+    return [KafkaTopicPartition(topic, partition) for partition in sorted(partitions)]
+
+
+def _read_assigned(
+    consumer: KafkaConsumer, wanted: Mapping[KafkaTopicPartition, OffsetRange]
+) -> Iterator[Message]:
+    """Read each partition of `wanted` from its start to its stop (or its end, if sooner)."""
+    try:
+        consumer.assign(list(wanted))
+        ends = consumer.end_offsets(list(wanted), timeout_ms=REQUEST_TIMEOUT_MS)
+        stops = {tp: min(stop, ends[tp]) for tp, (_, stop) in wanted.items()}
+        for tp, (start, _) in wanted.items():
+            consumer.seek(tp, start)
+        remaining = {tp for tp, (start, _) in wanted.items() if start < stops[tp]}
+        last_progress = time.monotonic()
+        while remaining:
+            batches = consumer.poll(timeout_ms=READ_RANGE_POLL_MS)
+            for tp, records in batches.items():
+                yield from (record for record in records if record.offset < stops[tp])
+            if batches:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > READ_RANGE_STALL_S:
+                raise BusError(f"no messages from {sorted(map(str, remaining))} for too long")
+            done = {tp for tp in remaining if consumer.position(tp) >= stops[tp]}
+            if done:
+                consumer.pause(*done)
+                remaining -= done
+    except KafkaError as exc:
+        raise BusError(f"could not read {sorted(map(str, wanted))}: {exc}") from exc
 
 
 class KafkaBusProducer:

@@ -181,6 +181,85 @@ def test_paused_consumer_returns_nothing_until_resumed(bus: Bus, settings_for: B
     consumer.close()
 
 
+def produce_numbers(bus: Bus, topic: str, numbers: range) -> None:
+    producer = bus.producer()
+    for i in numbers:
+        producer.send(topic, str(i).encode(), key=f"key-{i}".encode())
+    producer.flush()
+    producer.close()
+
+
+def test_offset_ranges_count_what_each_partition_holds(bus: Bus, settings_for: BusSettings) -> None:
+    topic = f"{settings_for.topic_prefix}ranges"
+    bus.ensure_topics([topic])
+    produce_numbers(bus, topic, range(30))
+
+    ranges = bus.offset_ranges(topic)
+
+    assert sorted(ranges) == [0, 1, 2]
+    assert all(start == 0 for start, _ in ranges.values())
+    assert sum(stop for _, stop in ranges.values()) == 30
+    assert topic in bus.list_topics()
+
+
+def test_read_range_reads_a_slice_without_moving_any_group(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given 60 messages over 3 partitions
+    topic = f"{settings_for.topic_prefix}slice"
+    group = f"{settings_for.topic_prefix}g"
+    bus.ensure_topics([topic])
+    produce_numbers(bus, topic, range(60))
+    ends = {p: stop for p, (_, stop) in bus.offset_ranges(topic).items()}
+
+    # When offsets 2..5 of every partition are read, and past the end of partition 0
+    sliced = list(bus.read_range(topic, {p: (2, 6) for p in ends}))
+    tail = list(bus.read_range(topic, {0: (ends[0] - 1, ends[0] + 100)}))
+
+    # Then exactly those offsets come, in order per partition; the tail stops at the end
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    for m in sliced:
+        by_partition[m.partition].append(m.offset)
+        assert m.topic == topic and m.timestamp > 0
+    assert dict(by_partition) == {p: [2, 3, 4, 5] for p in ends}
+    assert [m.offset for m in tail] == [ends[0] - 1]
+    # And a consumer group still starts from the beginning: nothing was committed
+    consumer = bus.consumer(group, [topic])
+    assert len(read_all(consumer, 60)) == 60
+    consumer.close()
+
+
+def test_offsets_for_time_find_the_first_message_stored_since(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given 30 messages, a moment, then 30 more
+    topic = f"{settings_for.topic_prefix}times"
+    bus.ensure_topics([topic])
+    produce_numbers(bus, topic, range(30))
+    time.sleep(0.05)
+    between = int(time.time() * 1000)
+    time.sleep(0.05)
+    produce_numbers(bus, topic, range(30, 60))
+
+    # When the offsets for that moment and for a moment to come are looked up
+    since = bus.offsets_for_time(topic, between)
+    future = bus.offsets_for_time(topic, between + 3_600_000)
+
+    # Then reading from them gives exactly the later messages, and nothing after the end
+    later = list(bus.read_range(topic, {p: (o, o + 1000) for p, o in since.items()}))
+    assert sorted(int(m.value) for m in later) == list(range(30, 60))
+    assert future == {p: stop for p, (_, stop) in bus.offset_ranges(topic).items()}
+
+
+def test_offsets_of_a_topic_that_does_not_exist_are_an_error(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    from akhbar.errors import BusError
+
+    with pytest.raises(BusError, match="no topic named"):
+        bus.offset_ranges(f"{settings_for.topic_prefix}missing")
+
+
 def test_embedded_bus_allows_one_consumer_per_group(tmp_path: Path) -> None:
     from akhbar.bus.embedded import EmbeddedBus
     from akhbar.errors import BusError
