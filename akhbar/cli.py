@@ -19,6 +19,7 @@ from akhbar.errors import AkhbarError, ConfigError
 from akhbar.logs import configure_logging, get_logger
 from akhbar.metrics import Metrics
 from akhbar.pipeline import STAGE_NAMES, run_pipeline
+from akhbar.replay_commands import dlq, replay_command
 from akhbar.runner import tune_gc
 from akhbar.topics import Topics
 from ingest.commands import feeds as feeds_command
@@ -184,6 +185,8 @@ cli.add_command(export)
 cli.add_command(search)
 cli.add_command(feeds_command)
 cli.add_command(demo_command)
+cli.add_command(replay_command)
+cli.add_command(dlq)
 
 
 def main() -> None:
