@@ -115,7 +115,9 @@ def replay_command(ctx: click.Context, **options: Any) -> None:
     version; the sinks then hold each article once, in its newest version.
     Prints what was replayed as JSON.
 
+    \b
         akhbar replay --stage enrich --since 2026-11-27T08:00Z --until 2026-11-27T09:00Z
+        akhbar replay --stage normalize --from-offset 0:1200 --to-offset 0:1800
     """
     settings = _settings(ctx)
     ranged = ("since", "until", "from_offsets", "to_offsets")
