@@ -38,6 +38,10 @@ LEDGER_SUFFIX = ".replayed"
 POSITION = re.compile(r"^(?P<topic>.+)\[(?P<partition>\d+)\]@(?P<offset>\d+)$")
 # Enough of a payload to recognise the article without flooding a terminal.
 EXCERPT_CHARS = 300
+# Parts of a reason that differ per message; `dlq list` groups reasons without them,
+# so a thousand 404s are one line, not a thousand.
+URL = re.compile(r"\bhttps?://\S+")
+ARTICLE_ID = re.compile(r"\b[0-9a-f]{64}\b")
 
 
 class DeadLetterError(AkhbarError):
@@ -160,7 +164,7 @@ class TopicSummary:
     topic: str
     count: int = 0
     replayed: int = 0
-    # (stage, error type, reason) -> how many dead letters say it.
+    # (stage, error type, reason without URLs and ids) -> how many dead letters say it.
     reasons: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
@@ -182,8 +186,13 @@ def summarize(bus: Bus, topic: str) -> TopicSummary:
     for letter in read_dead_letters(bus, topic):
         summary.count += 1
         summary.replayed += letter.position in done
-        summary.reasons[(letter.stage, letter.error_type, letter.reason)] += 1
+        summary.reasons[(letter.stage, letter.error_type, reason_group(letter.reason))] += 1
     return summary
+
+
+def reason_group(reason: str) -> str:
+    """The reason with its URLs and article ids replaced by placeholders."""
+    return ARTICLE_ID.sub("<id>", URL.sub("<url>", reason))
 
 
 @dataclass

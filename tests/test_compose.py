@@ -52,8 +52,6 @@ ANNOUNCED_METRICS = frozenset(
         "akhbar_end_to_end_latency_seconds_bucket",
         "akhbar_articles_stored_total",
         "akhbar_consumer_lag",
-        "akhbar_stage_running",
-        "akhbar_build_info",
         "akhbar_feeds",
         "akhbar_search_bulk_seconds_bucket",
         "akhbar_search_bulk_errors_total",
