@@ -15,7 +15,7 @@ sent: replaying a topic into itself never reads its own copies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -161,45 +161,39 @@ def replay(
     the bus is wrong; a BusError while sending leaves what was flushed so far sent
     (replaying a message twice is harmless: the sinks keep one copy per version).
     """
-    log = get_logger(stage="replay")
     ranges = plan(bus, source, selection)
     report = ReplayReport(source, destination, dry_run, ranges)
-    messages = (m for m in bus.read_range(source, ranges))
+    selected = _selected(bus.read_range(source, ranges), selection, report)
     if dry_run:
-        _count(messages, selection, report)
+        for _ in selected:
+            pass  # counted in the report, sent nowhere
     else:
-        bus.ensure_topics([destination])
-        _send(bus, messages, destination, selection, report)
-    log.info("replayed", **{k: v for k, v in report.as_json().items() if k != "partitions"})
+        _publish(bus, selected, destination)
+    summary = {k: v for k, v in report.as_json().items() if k != "partitions"}
+    get_logger(stage="replay").info("replayed", **summary)
     return report
 
 
-def _count(messages: Iterable[Message], selection: Selection, report: ReplayReport) -> None:
+def _selected(
+    messages: Iterable[Message], selection: Selection, report: ReplayReport
+) -> Iterator[Message]:
+    """The messages inside the time bounds, each counted in the report as it passes."""
     for message in messages:
-        if selection.admits(message):
-            report.partitions.setdefault(message.partition, PartitionReport()).add(message.offset)
-            report.replayed += 1
-        else:
+        if not selection.admits(message):
             report.skipped += 1
+            continue
+        report.partitions.setdefault(message.partition, PartitionReport()).add(message.offset)
+        report.replayed += 1
+        yield message
 
 
-def _send(
-    bus: Bus,
-    messages: Iterable[Message],
-    destination: str,
-    selection: Selection,
-    report: ReplayReport,
-) -> None:
+def _publish(bus: Bus, messages: Iterable[Message], destination: str) -> None:
+    bus.ensure_topics([destination])
     producer = bus.producer()
     try:
-        for message in messages:
-            if not selection.admits(message):
-                report.skipped += 1
-                continue
+        for sent, message in enumerate(messages, start=1):
             send_again(producer, message, destination)
-            report.partitions.setdefault(message.partition, PartitionReport()).add(message.offset)
-            report.replayed += 1
-            if report.replayed % FLUSH_EVERY == 0:
+            if sent % FLUSH_EVERY == 0:
                 producer.flush()
         producer.flush()
     finally:
