@@ -23,10 +23,18 @@ from opensearchpy import OpenSearch, helpers
 from akhbar.bus import open_bus
 from akhbar.cli import cli
 from akhbar.config import BusSettings
-from akhbar.replay import HEADER_REPLAYED_FROM, Selection, plan, replay
+from akhbar.replay import (
+    HEADER_REPLAYED_FROM,
+    Selection,
+    parse_offsets,
+    parse_time,
+    plan,
+    replay,
+)
 from processors import enrich
 from sinks.index import alias_name
 from sinks.jsonl import closed_files, read_lines
+from tests.akhbar.test_dead_letters import cli_env
 from tests.helpers.articles import make_article
 from tests.test_end_to_end import environment
 
@@ -224,3 +232,43 @@ def test_replay_command_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     assert bad_time.exit_code == 2 and "ISO 8601" in bad_time.stderr
     assert no_search.exit_code == 1 and "'search' is not configured" in no_search.stderr
     assert no_partition.exit_code == 1 and "no partition [7]" in no_partition.stderr
+
+
+def test_replay_command_takes_offsets_per_partition_and_a_destination(
+    settings_for: BusSettings,
+) -> None:
+    # Given 60 articles over 3 partitions
+    topic, copy = f"{settings_for.topic_prefix}source", f"{settings_for.topic_prefix}copy"
+    produce(settings_for, topic, 60)
+    env = cli_env(settings_for)
+
+    # When offsets 1..2 of every partition, and only 4.. of partition 1, are replayed
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["replay", "--topic", topic, "--to", copy, "--from-offset", "1", "--to-offset", "2"]
+        + ["--from-offset", "1:4", "--to-offset", "1:5"],
+        env=env,
+    )
+    structlog.reset_defaults()
+
+    # Then the report and the destination agree: two messages from partitions 0 and 2,
+    # two from partition 1 starting at 4
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["replayed"] == 6
+    assert {p: (r["first"], r["last"]) for p, r in report["partitions"].items()} == {
+        "0": (1, 2),
+        "1": (4, 5),
+        "2": (1, 2),
+    }
+    bus = open_bus(settings_for)
+    assert sum(stop for _, stop in bus.offset_ranges(copy).values()) == 6
+
+
+def test_offsets_and_times_parse_as_documented() -> None:
+    assert parse_offsets(["12", "0:5", "2:7"]) == {None: 12, 0: 5, 2: 7}
+    assert parse_time("2026-11-27T08:00:00Z") == parse_time("2026-11-27T08:00:00")
+    assert parse_time("2026-11-27T11:00:00+03:00") == parse_time("2026-11-27T08:00:00Z")
+    with pytest.raises(ValueError):
+        parse_offsets(["0:first"])
