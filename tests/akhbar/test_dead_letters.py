@@ -10,13 +10,13 @@ import structlog
 from click.testing import CliRunner
 
 from akhbar.article import Article
-from akhbar.bus import Bus
+from akhbar.bus import Bus, StoredMessage
 from akhbar.cli import cli
 from akhbar.config import BusSettings
-from akhbar.dead_letters import ledger_topic
+from akhbar.dead_letters import DeadLetter, ledger_topic
 from akhbar.errors import InvalidArticle
 from akhbar.replay import HEADER_REPLAYED_FROM
-from akhbar.runner import HEADER_ERROR, Stage
+from akhbar.runner import HEADER_ERROR, HEADER_SOURCE, Stage
 from tests.akhbar.test_runner import CollectingSink, drain, produce
 from tests.helpers.articles import make_article
 
@@ -175,3 +175,35 @@ def test_replay_needs_a_choice_and_a_dead_letter_topic(
     )
     assert nothing.exit_code == 2 and "--offset or --reason" in nothing.stderr
     assert ledger.exit_code == 1 and "replay ledger" in ledger.stderr
+
+
+def test_a_source_reject_goes_back_to_the_topic_its_dead_letter_topic_serves() -> None:
+    # An archive line that was never valid: its source is a file and line, not a position
+    message = StoredMessage(
+        "p.articles.cleaned.dlq",
+        0,
+        3,
+        None,
+        b"{not json",
+        ((HEADER_ERROR, b"not JSON"), (HEADER_SOURCE, b"archive.jsonl:3")),
+        1_764_230_400_000,
+    )
+
+    letter = DeadLetter.of(message)
+
+    assert letter.source_topic == "p.articles.cleaned"
+    assert letter.as_json() | {"excerpt": None} == {
+        "position": "p.articles.cleaned.dlq[0]@3",
+        "partition": 0,
+        "offset": 3,
+        "time": "2025-11-27T08:00:00.000+00:00",
+        "reason": "not JSON",
+        "error_type": "",
+        "stage": "",
+        "source": "archive.jsonl:3",
+        "source_topic": "p.articles.cleaned",
+        "replayed_from": None,
+        "article_id": None,
+        "url": None,
+        "excerpt": None,
+    }
