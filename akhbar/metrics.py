@@ -39,7 +39,7 @@ OTHER_SOURCE = "other"
 DROP_FILTERED = "filtered"
 DROP_DUPLICATE = "duplicate"
 DROP_REDELIVERED = "redelivered"
-# How many stored articles the status page keeps in memory.
+# How many stored articles the status page keeps in memory (metrics.recent_articles).
 RECENT_ARTICLES = 50
 # Entities shown per article on the status page.
 SUMMARY_ENTITIES = 12
@@ -248,6 +248,16 @@ class RecentArticles:
         self._size = size
         self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self._size = size
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
     def add(self, summaries: list[dict[str, Any]]) -> None:
         with self._lock:

@@ -41,7 +41,7 @@ from akhbar.bus import Bus, Message, Producer, TopicPartition, position
 from akhbar.config import RunnerSettings
 from akhbar.errors import AkhbarError, BusError, InvalidArticle, StageFailed
 from akhbar.logs import get_logger
-from akhbar.metrics import DROP_FILTERED, RECENT_ARTICLES, Metrics, article_summary
+from akhbar.metrics import DROP_FILTERED, Metrics, article_summary
 from akhbar.topics import dead_letter_topic
 
 # A stage allocates a few objects per message and frees nearly all of them by
@@ -210,6 +210,8 @@ class StageRunner:
         try:
             self._loop(max_messages, timeout, drain_after)
             self._checkpoint()
+            # The last figure stays on the dashboards: it must not be one from before a drain.
+            self._refresh_lag(force=True)
         except BaseException as exc:
             # Nothing in hand may be committed now, not even by a revoke on close.
             self._pending.clear()
@@ -259,10 +261,10 @@ class StageRunner:
             ):
                 return
 
-    def _refresh_lag(self) -> None:
+    def _refresh_lag(self, force: bool = False) -> None:
         """Publish the consumer lag per partition, at most every LAG_REFRESH_S."""
         now = time.monotonic()
-        if now < self._next_lag:
+        if now < self._next_lag and not force:
             return
         self._next_lag = now + LAG_REFRESH_S
         try:
@@ -447,7 +449,8 @@ class StageRunner:
         for article in stored:
             latency.observe((now - article.fetched_at).total_seconds())
             self._metrics.stored(article.source).inc()
-        self.metrics.recent.add([article_summary(article) for article in stored[-RECENT_ARTICLES:]])
+        recent = self.metrics.recent
+        recent.add([article_summary(article) for article in stored[-recent.size :]])
 
     def _flush_outputs(self) -> None:
         """Flush the output, dead-letter what it refused, then flush the dead letters."""

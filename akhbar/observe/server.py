@@ -69,6 +69,7 @@ def serve_observability(
 ) -> ObservabilityServer | None:
     """Register the process-level series and serve them, if `metrics.address` is set."""
     metrics.build_info.labels(__version__, settings.bus.resolved_backend).set(1)
+    metrics.recent.resize(settings.metrics.recent_articles)
     if settings.ingest.feeds and only in (None, "poller"):
         metrics.registry.register(FeedHealthCollector(settings.ingest.state_path))
     if not settings.metrics.address:
