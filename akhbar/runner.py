@@ -168,6 +168,7 @@ class StageRunner:
         # Sink stages only: what was handed to the sink since the last commit, for
         # the latency, per-source and latest-articles figures once it is stored.
         self._stored: list[Article] | None = None if self.stage.output_topic else []
+        self._refused: set[bytes] = set()
         self._next_lag = 0.0
 
     @property
@@ -437,12 +438,14 @@ class StageRunner:
         """End-to-end latency, articles by source and the latest articles, once stored.
 
         Counted after the commit, so articles read again after a failed flush are not
-        counted twice; an article the sink refused is counted all the same (rare, and
-        it is counted as dead-lettered too).
+        counted twice; articles the sink refused (dead-lettered) are not counted.
         """
+        refused, self._refused = self._refused, set()
         if not self._stored:
             return
         stored, self._stored = self._stored, []
+        if refused:
+            stored = [article for article in stored if article.id.encode() not in refused]
         now = datetime.now(UTC)
         latency = self._metrics.latency
         assert latency is not None  # only sink stages keep stored articles
@@ -456,11 +459,14 @@ class StageRunner:
         """Flush the output, dead-letter what it refused, then flush the dead letters."""
         for record, reason in self._output.flush():
             self._dead_letter(record, InvalidArticle(reason))
+            if record.key is not None:
+                self._refused.add(record.key)  # records are keyed by article id
         self._producer.flush()
 
     def _recover_from_failed_flush(self, exc: Exception) -> None:
         self._metrics.flush_failures.inc()
         self._pending.clear()
+        self._refused.clear()
         if self._stored is not None:
             self._stored.clear()
         self._failed_flushes += 1
@@ -529,6 +535,7 @@ class StageRunner:
             self._flush_outputs()
         except Exception as exc:
             self._metrics.flush_failures.inc()
+            self._refused.clear()
             if self._stored is not None:
                 self._stored.clear()
             self.log.error("flush failed on revoke; the new owner will read again", error=repr(exc))

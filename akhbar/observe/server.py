@@ -74,7 +74,13 @@ def serve_observability(
         metrics.registry.register(FeedHealthCollector(settings.ingest.state_path))
     if not settings.metrics.address:
         return None
-    server = ObservabilityServer(settings, metrics, only)
+    try:
+        server = ObservabilityServer(settings, metrics, only)
+    except OSError as exc:
+        get_logger(stage="main").error(
+            "cannot serve /metrics", address=settings.metrics.address, error=str(exc)
+        )
+        raise
     server.start()
     get_logger(stage="main").info(
         "serving /metrics, /healthz, /readyz and /status", address=server.address

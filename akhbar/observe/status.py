@@ -35,12 +35,15 @@ from akhbar.config import load_settings
 from akhbar.errors import AkhbarError
 from akhbar.observe.feeds import FeedHealth, count_by_state, read_feed_health
 from akhbar.observe.page import ago
+from akhbar.observe.server import parse_address
 from akhbar.pipeline import STAGE_NAMES
 
 # Seconds between the two scrapes of `--once`: long enough for a rate, short for a command.
 SAMPLE_S = 1.0
 SCRAPE_TIMEOUT_S = 3.0
 EXIT_UNAVAILABLE = 1
+# Where to look when the settings name no address: the README's example.
+DEFAULT_ADDRESS = "127.0.0.1:9464"
 
 
 @dataclass
@@ -142,6 +145,14 @@ def feeds_table(state: Path, feeds: list[FeedHealth] | None, error: str | None) 
     return table
 
 
+def metrics_url(address: str | None) -> str:
+    """Where a process serving on `address` answers; a wildcard host is reached on loopback."""
+    host, port = parse_address(address or DEFAULT_ADDRESS)
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/metrics" if ":" in host else f"http://{host}:{port}/metrics"
+
+
 def read_feeds(state: Path) -> tuple[list[FeedHealth] | None, str | None]:
     try:
         return read_feed_health(state), None
@@ -184,7 +195,7 @@ def status(
     except AkhbarError as exc:
         click.echo(f"akhbar: {exc}", err=True)
         sys.exit(2)
-    url = url or f"http://{settings.metrics.address or '127.0.0.1:9464'}/metrics"
+    url = url or metrics_url(settings.metrics.address)
     state = state_path or settings.ingest.state_path
     console = Console()
     if once:

@@ -49,28 +49,30 @@ def test_a_sink_stage_reports_latency_sources_lag_and_latest_articles(
     bus: Bus, settings_for: BusSettings
 ) -> None:
     # Given 6 articles, from two sources, fetched at a known time, for a sink stage
+    # whose backend refuses one of them for good
     topic = f"{settings_for.topic_prefix}articles.enriched"
     articles = [make_article(i) for i in range(6)]
     for article in articles[:2]:
         article.source = "alriyadh"
     produce(bus, topic, [a.to_bytes() for a in articles], [a.id.encode() for a in articles])
     metrics = Metrics()
-    sink = CollectingSink()
+    refused = articles[0].id
+    sink = CollectingSink(refuse=lambda a: "mapping error" if a.id == refused else None)
     stage = Stage("jsonl", "1", topic, step_identity, sink=lambda: sink)
     runner = StageRunner(bus, stage, FAST, metrics, group_prefix=settings_for.topic_prefix)
 
     # When the stage reads them all
     runner.run(max_messages=6, timeout=60)
 
-    # Then the latency runs from fetched_at to the commit, counted once per article
+    # Then the latency runs from fetched_at to the commit, once per stored article
     sample = metrics.registry.get_sample_value
     labels = {"stage": "jsonl"}
-    assert sample("akhbar_end_to_end_latency_seconds_count", labels) == 6
+    assert sample("akhbar_end_to_end_latency_seconds_count", labels) == 5
     fetched = articles[0].fetched_at.timestamp()
-    mean = sample("akhbar_end_to_end_latency_seconds_sum", labels) / 6
+    mean = sample("akhbar_end_to_end_latency_seconds_sum", labels) / 5
     assert abs(mean - (time.time() - fetched)) < 120
     # and articles are counted by their source
-    assert sample("akhbar_articles_stored_total", {"stage": "jsonl", "source": "alriyadh"}) == 2
+    assert sample("akhbar_articles_stored_total", {"stage": "jsonl", "source": "alriyadh"}) == 1
     assert sample("akhbar_articles_stored_total", {"stage": "jsonl", "source": "example"}) == 4
     # and flushes are timed, the stage no longer runs, and it was alive while it did
     assert sample("akhbar_flush_seconds_count", labels) >= 1
@@ -80,6 +82,7 @@ def test_a_sink_stage_reports_latency_sources_lag_and_latest_articles(
     # and the latest articles are there for the status page, newest first, once each
     latest = metrics.recent.latest()
     assert [a["id"] for a in latest] == [a.id for a in reversed(sink.stored)]
+    assert refused not in {a["id"] for a in latest}
     assert latest[0]["title"].startswith("خبر رقم")
     # and processors have no latency series: it is measured where articles are stored
     assert sample("akhbar_end_to_end_latency_seconds_count", {"stage": "normalize"}) is None
