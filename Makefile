@@ -31,6 +31,7 @@ run: env ## Run the whole pipeline on the embedded bus (Ctrl-C stops it cleanly)
 
 test: env ## Start Kafka and OpenSearch, run the whole test suite, stop them
 	scripts/services up
+	scripts/test-tools
 	set -a; eval "$$(scripts/services env)"; set +a; \
 	$(VENV)/bin/python -m pytest; status=$$?; \
 	scripts/services down; exit $$status

@@ -18,6 +18,8 @@ from akhbar.config import Settings, load_settings
 from akhbar.errors import AkhbarError, ConfigError
 from akhbar.logs import configure_logging, get_logger
 from akhbar.metrics import Metrics
+from akhbar.observe.server import serve_observability
+from akhbar.observe.status import status as status_command
 from akhbar.pipeline import STAGE_NAMES, run_pipeline
 from akhbar.replay_commands import dlq, replay_command
 from akhbar.runner import tune_gc
@@ -88,8 +90,7 @@ def _run(settings: Settings, once: bool, only: str | None) -> None:
         settings=settings.masked(),
     )
     metrics = Metrics()
-    if settings.metrics.address:
-        metrics.serve(settings.metrics.address)
+    serve_observability(settings, metrics, only)
     stop = threading.Event()
     _install_signal_handlers(stop)
     try:
@@ -187,6 +188,7 @@ cli.add_command(feeds_command)
 cli.add_command(demo_command)
 cli.add_command(replay_command)
 cli.add_command(dlq)
+cli.add_command(status_command)
 
 
 def main() -> None:

@@ -182,6 +182,8 @@ class IngestSettings(Section):
 class MetricsSettings(Section):
     # host:port for /metrics; loopback by default so nothing is exposed by accident.
     address: str | None = None
+    # The status page shows this many of the latest stored articles (kept in memory).
+    recent_articles: int = Field(default=50, ge=1, le=10_000)
 
 
 class EnrichSettings(Section):

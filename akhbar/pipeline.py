@@ -56,7 +56,7 @@ def processing_stages(settings: Settings, metrics: Metrics | None = None) -> lis
                 jsonl.VERSION,
                 topics.enriched,
                 step_identity,
-                sink=lambda: jsonl.JsonlSink(jsonl_settings),
+                sink=lambda: jsonl.JsonlSink(jsonl_settings, metrics),
             )
         )
     if settings.sinks.search.enabled:
@@ -67,7 +67,7 @@ def processing_stages(settings: Settings, metrics: Metrics | None = None) -> lis
                 search.VERSION,
                 topics.enriched,
                 step_identity,
-                sink=lambda: search.SearchSink(search_settings),
+                sink=lambda: search.SearchSink(search_settings, metrics=metrics),
             )
         )
     return stages

@@ -23,6 +23,7 @@ import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from threading import Event
 from typing import Any, Protocol
 
@@ -40,7 +41,7 @@ from akhbar.bus import Bus, Message, Producer, TopicPartition, position
 from akhbar.config import RunnerSettings
 from akhbar.errors import AkhbarError, BusError, InvalidArticle, StageFailed
 from akhbar.logs import get_logger
-from akhbar.metrics import Metrics
+from akhbar.metrics import DROP_FILTERED, Metrics, article_summary
 from akhbar.topics import dead_letter_topic
 
 # A stage allocates a few objects per message and frees nearly all of them by
@@ -48,6 +49,9 @@ from akhbar.topics import dead_letter_topic
 # every few messages and, measured on a 2 KB pass-through, takes about a quarter
 # of a consumer's time while finding almost nothing.
 GC_GEN0_THRESHOLD = 50_000
+# Consumer lag is read from the bus this often: a Kafka lag read is a request to
+# the broker, and dashboards scrape every 15 s or so.
+LAG_REFRESH_S = 5.0
 
 Step = Callable[[Article], Article | None]
 Decode = Callable[[bytes], Article]
@@ -159,8 +163,13 @@ class StageRunner:
         self._pending: dict[TopicPartition, int] = {}
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._failed_flushes = 0
-        self._metrics = self.metrics.for_stage(self.stage.name)
+        self._metrics = self.metrics.for_stage(self.stage.name, sink=self.stage.sink is not None)
         self._stamp = ProcessorStamp(name=self.stage.name, version=self.stage.version)
+        # Sink stages only: what was handed to the sink since the last commit, for
+        # the latency, per-source and latest-articles figures once it is stored.
+        self._stored: list[Article] | None = None if self.stage.output_topic else []
+        self._refused: set[bytes] = set()
+        self._next_lag = 0.0
 
     @property
     def group(self) -> str:
@@ -191,6 +200,8 @@ class StageRunner:
         self._consumer = self.bus.consumer(
             self.group, [self.stage.input_topic], on_revoke=self._on_revoke
         )
+        self.metrics.liveness.started(self.stage.name)
+        self._metrics.running.set(1)
         self.log.info(
             "stage started",
             group=self.group,
@@ -200,12 +211,17 @@ class StageRunner:
         try:
             self._loop(max_messages, timeout, drain_after)
             self._checkpoint()
-        except BaseException:
+            # The last figure stays on the dashboards: it must not be one from before a drain.
+            self._refresh_lag(force=True)
+        except BaseException as exc:
             # Nothing in hand may be committed now, not even by a revoke on close.
             self._pending.clear()
+            self.metrics.liveness.finished(self.stage.name, exc)
             raise
         finally:
+            self._metrics.running.set(0)
             self._close()
+        self.metrics.liveness.finished(self.stage.name)
         self.log.info("stage stopped", **vars(self.stats))
         return self.stats
 
@@ -215,6 +231,7 @@ class StageRunner:
         deadline = time.monotonic() + timeout if timeout else None
         next_commit = time.monotonic() + self.settings.commit_interval_s
         while not self.stop.is_set():
+            self.metrics.liveness.beat(self.stage.name)
             budget = self.settings.max_batch
             if max_messages is not None:
                 budget = min(budget, max_messages - self.stats.consumed)
@@ -232,6 +249,7 @@ class StageRunner:
                 self._pending[(record.topic, record.partition)] = record.offset + 1
             if time.monotonic() >= next_commit:
                 self._checkpoint()
+                self._refresh_lag()
                 next_commit = time.monotonic() + self.settings.commit_interval_s
             if deadline and time.monotonic() >= deadline:
                 return
@@ -243,6 +261,17 @@ class StageRunner:
                 and self._drained()
             ):
                 return
+
+    def _refresh_lag(self, force: bool = False) -> None:
+        """Publish the consumer lag per partition, at most every LAG_REFRESH_S."""
+        now = time.monotonic()
+        if now < self._next_lag and not force:
+            return
+        self._next_lag = now + LAG_REFRESH_S
+        try:
+            self._metrics.set_lag(self._consumer.lag())
+        except BusError as exc:
+            self.log.warning("could not read the consumer lag", error=str(exc))
 
     def _drained(self) -> bool:
         try:
@@ -263,14 +292,22 @@ class StageRunner:
             return
         if result is None:
             self.stats.dropped += 1
-            self._metrics.dropped.inc()
-            self.log.info("dropped", where=position(record), article_id=article.id, url=article.url)
+            self._metrics.filtered.inc()
+            self.log.info(
+                "dropped",
+                reason=DROP_FILTERED,
+                **record_fields(record),
+                article_id=article.id,
+                url=article.url,
+            )
             return
         # The runner owns the decoded article, so it is stamped in place, not copied.
         result.processors.append(self._stamp)
         self._output.add(result, record)
         self.stats.produced += 1
         self._metrics.messages_out.inc()
+        if self._stored is not None:
+            self._stored.append(result)
 
     def _run_step(self, article: Article, record: Message) -> Article | None:
         """The step's result; transient errors are retried here, not by the step."""
@@ -330,7 +367,7 @@ class StageRunner:
         self._metrics.retries.inc()
         self.log.warning(
             "step failed, will retry",
-            where=position(record),
+            **record_fields(record),
             article_id=article.id,
             url=article.url,
             attempt=attempt,
@@ -369,10 +406,10 @@ class StageRunner:
         self._metrics.dead_lettered(type(exc).__name__).inc()
         self.log.warning(
             "dead-lettered",
-            where=position(record),
+            **record_fields(record),
             reason=str(exc),
             error_type=type(exc).__name__,
-            topic=self._dead_letter_topic,
+            dead_letter_topic=self._dead_letter_topic,
         )
 
     def _checkpoint(self) -> bool:
@@ -382,27 +419,56 @@ class StageRunner:
         """
         if not self._pending:
             return True
+        started = time.perf_counter()
         try:
             self._flush_outputs()
             self._consumer.commit(self._pending)
         except Exception as exc:
             self._recover_from_failed_flush(exc)
             return False
+        self._metrics.flush_seconds.observe(time.perf_counter() - started)
         self._pending.clear()
         self._failed_flushes = 0
         self.stats.commits += 1
         self._metrics.commits.inc()
+        self._count_stored()
         return True
+
+    def _count_stored(self) -> None:
+        """End-to-end latency, articles by source and the latest articles, once stored.
+
+        Counted after the commit, so articles read again after a failed flush are not
+        counted twice; articles the sink refused (dead-lettered) are not counted.
+        """
+        refused, self._refused = self._refused, set()
+        if not self._stored:
+            return
+        stored, self._stored = self._stored, []
+        if refused:
+            stored = [article for article in stored if article.id.encode() not in refused]
+        now = datetime.now(UTC)
+        latency = self._metrics.latency
+        assert latency is not None  # only sink stages keep stored articles
+        for article in stored:
+            latency.observe((now - article.fetched_at).total_seconds())
+            self._metrics.stored(article.source).inc()
+        recent = self.metrics.recent
+        recent.add([article_summary(article) for article in stored[-recent.size :]])
 
     def _flush_outputs(self) -> None:
         """Flush the output, dead-letter what it refused, then flush the dead letters."""
         for record, reason in self._output.flush():
             self._dead_letter(record, InvalidArticle(reason))
+            if record.key is not None:
+                self._refused.add(record.key)  # records are keyed by article id
         self._producer.flush()
 
     def _recover_from_failed_flush(self, exc: Exception) -> None:
         self._metrics.flush_failures.inc()
         self._pending.clear()
+        self._refused.clear()
+        if self._stored is not None:
+            self._stored.clear()
         self._failed_flushes += 1
         delay = min(
             self.settings.retry_backoff_max_s,
@@ -469,10 +535,14 @@ class StageRunner:
             self._flush_outputs()
         except Exception as exc:
             self._metrics.flush_failures.inc()
+            self._refused.clear()
+            if self._stored is not None:
+                self._stored.clear()
             self.log.error("flush failed on revoke; the new owner will read again", error=repr(exc))
             return {}
         self.stats.commits += 1
         self._metrics.commits.inc()
+        self._count_stored()
         return pending
 
     def _close(self) -> None:
@@ -483,6 +553,11 @@ class StageRunner:
                 self.log.warning("close failed", error=repr(exc))
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def record_fields(record: Message) -> dict[str, Any]:
+    """Where a message is, as log fields."""
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
 
 
 def tune_gc() -> None:
@@ -536,9 +611,13 @@ class SourceRunner:
         dead_letters = dead_letter_topic(self.topic)
         self.bus.ensure_topics([self.topic, dead_letters])
         producer = self.bus.producer()
+        self.metrics.liveness.started(self.source.name)
+        running = self.metrics.running.labels(self.source.name)
+        running.set(1)
         try:
             next_flush = time.monotonic() + self.settings.commit_interval_s
             while not self.stop.is_set():
+                self.metrics.liveness.beat(self.source.name)
                 items = self.source.read(self.settings.max_batch)
                 for item in items:
                     self._send(producer, item, dead_letters, log)
@@ -552,9 +631,14 @@ class SourceRunner:
                     self.stop.wait(idle_wait_s)
             producer.flush()
             self.source.commit()
+        except BaseException as exc:
+            self.metrics.liveness.finished(self.source.name, exc)
+            raise
         finally:
+            running.set(0)
             self.source.close()
             producer.close()
+        self.metrics.liveness.finished(self.source.name)
         log.info("source stopped", **vars(self.stats))
         return self.stats
 

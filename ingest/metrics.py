@@ -19,7 +19,10 @@ class IngestMetrics:
     def __init__(self, metrics: Metrics) -> None:
         registry = metrics.registry
         self.polls = Counter(
-            "akhbar_feed_polls", "Feed polls by HTTP status", ["status"], registry=registry
+            "akhbar_feed_polls",
+            "Feed polls by outcome: HTTP status of a poll that worked, else the error kind",
+            ["status"],
+            registry=registry,
         )
         self.poll_errors = Counter(
             "akhbar_feed_poll_errors", "Failed feed polls by kind", ["kind"], registry=registry

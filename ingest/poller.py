@@ -207,8 +207,6 @@ class FeedPoller:
         except FetchError as exc:
             return self._failed(feed, state, exc, now)
         state.last_status = response.status_code
-        if self.metrics is not None:
-            self.metrics.polls.labels(str(response.status_code)).inc()
         if response.status_code == 304 or _same_body(state, body):
             self._succeeded(feed, state, response, None, now)
             return PollResult(state)
@@ -285,6 +283,8 @@ class FeedPoller:
     ) -> None:
         state.error_streak = 0
         state.last_success = now
+        if self.metrics is not None:
+            self.metrics.polls.labels(str(response.status_code)).inc()
         if parsed is not None:
             state.items_per_day = items_per_day(parsed.entries) or state.items_per_day
         interval = feed.interval_s or adaptive_interval(state.items_per_day, parsed, response)
@@ -309,6 +309,7 @@ class FeedPoller:
         backoff = min(MAX_INTERVAL_S, MIN_INTERVAL_S * 2 ** (state.error_streak - 1))
         state.next_poll = now + _jittered(max(backoff, retry_after))
         if self.metrics is not None:
+            self.metrics.polls.labels(error.kind).inc()
             self.metrics.poll_errors.labels(error.kind).inc()
         self.log.warning(
             "feed poll failed",

@@ -51,6 +51,7 @@ from akhbar.bus import Message, TopicPartition
 from akhbar.config import JsonlSinkSettings
 from akhbar.errors import SinkUnavailable
 from akhbar.logs import get_logger
+from akhbar.metrics import DROP_DUPLICATE, DROP_REDELIVERED, Metrics
 from akhbar.runner import Rejection
 from sinks.stored_keys import Key, StoredArticles, StoredKey, article_key
 
@@ -138,8 +139,11 @@ class JsonlSink:
     `duplicates`, logged at INFO by that flush. The same timer forgets keys older than the window.
     """
 
-    def __init__(self, settings: JsonlSinkSettings) -> None:
+    def __init__(self, settings: JsonlSinkSettings, metrics: Metrics | None = None) -> None:
         self._settings = settings
+        stage = (metrics or Metrics()).for_stage(NAME)
+        self._duplicates_metric = stage.dropped(DROP_DUPLICATE)
+        self._skipped_metric = stage.dropped(DROP_REDELIVERED)
         self._dir = settings.dir
         self._suffix = ".jsonl.gz" if settings.gzip else ".jsonl"
         self._log = get_logger(stage=NAME)
@@ -193,6 +197,7 @@ class JsonlSink:
         if self.skipped > self._skipped_logged:
             newly = self.skipped - self._skipped_logged
             self._log.info("skipped records the files already hold", records=newly)
+            self._skipped_metric.inc(newly)
             self._skipped_logged = self.skipped
         with self._lock:
             partitions, self._partitions = self._partitions, {}
@@ -204,6 +209,7 @@ class JsonlSink:
         if self.duplicates > self._duplicates_logged:
             newly = self.duplicates - self._duplicates_logged
             self._log.info("dropped articles already stored", articles=newly, total=self.duplicates)
+            self._duplicates_metric.inc(newly)
             self._duplicates_logged = self.duplicates
         return ()
 

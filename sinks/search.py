@@ -36,8 +36,10 @@ from akhbar.bus import Message
 from akhbar.config import SearchSinkSettings
 from akhbar.errors import SinkUnavailable
 from akhbar.logs import get_logger
-from akhbar.runner import Rejection
+from akhbar.metrics import Metrics
+from akhbar.runner import Rejection, record_fields
 from sinks.index import alias_name, article_date, document, index_name, index_template
+from sinks.metrics import REJECTED, RETRYABLE, UNAVAILABLE, SearchMetrics
 
 NAME = "search"
 VERSION = "1"
@@ -97,8 +99,14 @@ class SearchSink:
     a failure while sending from `add` is held and raised by the next `flush`.
     """
 
-    def __init__(self, settings: SearchSinkSettings, client: OpenSearch | None = None) -> None:
+    def __init__(
+        self,
+        settings: SearchSinkSettings,
+        client: OpenSearch | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._settings = settings
+        self._metrics = SearchMetrics.of(metrics or Metrics())
         self._client = client or open_client(settings)
         self._log = get_logger(stage=NAME)
         self._buffer: list[_Pending] = []
@@ -162,6 +170,7 @@ class SearchSink:
             return
         self._ensure_template()
         batch, self._buffer, self._buffer_bytes = self._buffer, [], 0
+        started = time.perf_counter()
         try:
             results = helpers.streaming_bulk(
                 self._client,
@@ -177,12 +186,18 @@ class SearchSink:
                 result["_id"]: result for ok, item in results if not ok for result in item.values()
             }
         except (TransportError, OpenSearchException) as exc:
+            self._metrics.error(UNAVAILABLE, type(exc).__name__).inc()
             raise SinkUnavailable(f"search cluster unavailable: {_describe(exc)}") from exc
+        finally:
+            self._metrics.bulk_seconds.observe(time.perf_counter() - started)
         self._classify(batch, failed)
 
     def _classify(self, batch: list[_Pending], failed: dict[str, dict[str, Any]]) -> None:
         """Refused articles become rejections; any retryable failure fails the flush."""
         retryable = [item for item in failed.values() if is_retryable(item)]
+        for failure in failed.values():
+            kind = RETRYABLE if is_retryable(failure) else REJECTED
+            self._metrics.error(kind, _error_type(failure)).inc()
         if retryable:
             first = retryable[0]
             raise SinkUnavailable(
@@ -194,7 +209,11 @@ class SearchSink:
             if item is not None:
                 reason = f"search index refused the article: {_error_reason(item)}"
                 self._log.warning(
-                    "refused by the index", article_id=pending.article.id, reason=reason
+                    "refused by the index",
+                    **record_fields(pending.record),
+                    article_id=pending.article.id,
+                    url=pending.article.url,
+                    reason=reason,
                 )
                 self._rejections.append((pending.record, reason))
 
@@ -208,6 +227,7 @@ class SearchSink:
                 name=alias_name(prefix), body=index_template(prefix)
             )
         except (TransportError, OpenSearchException) as exc:
+            self._metrics.error(UNAVAILABLE, type(exc).__name__).inc()
             raise SinkUnavailable(
                 f"search cluster unavailable, no index template: {_describe(exc)}"
             ) from exc
@@ -223,6 +243,14 @@ def is_retryable(item: dict[str, Any]) -> bool:
         return True
     error = item.get("error")
     return isinstance(error, dict) and error.get("type") in CLUSTER_ERROR_TYPES
+
+
+def _error_type(item: dict[str, Any]) -> str:
+    """The engine's name for an item's error (`mapper_parsing_exception`), for metrics."""
+    error = item.get("error")
+    if isinstance(error, dict) and error.get("type"):
+        return str(error["type"])
+    return f"status-{item.get('status')}"
 
 
 def _error_reason(item: dict[str, Any]) -> str:

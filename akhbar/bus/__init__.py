@@ -114,6 +114,14 @@ class Consumer(Protocol):
     def at_end(self) -> bool:
         """True when every assigned partition has been read to its end."""
 
+    def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition, messages after the group's committed offset.
+
+        Log end offset minus committed offset (the log start when nothing is
+        committed), what a restarted consumer would still have to read; raises
+        BusError when the bus cannot tell.
+        """
+
     def close(self) -> None: ...
 
 

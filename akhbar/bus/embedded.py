@@ -407,6 +407,29 @@ class EmbeddedConsumer:
                 return False
         return True
 
+    def lag(self) -> dict[TopicPartition, int]:
+        try:
+            committed = {
+                (topic, partition): int(next_offset)
+                for topic, partition, next_offset in self._conn.execute(
+                    "SELECT topic, partition, next_offset FROM commits WHERE grp = ?",
+                    (self._group,),
+                )
+            }
+            lag = {}
+            for topic, partition in self._assignment:
+                first, last = self._conn.execute(
+                    'SELECT MIN("offset"), MAX("offset") FROM messages '
+                    "WHERE topic = ? AND partition = ?",
+                    (topic, partition),
+                ).fetchone()
+                end = 0 if last is None else int(last) + 1
+                start = committed.get((topic, partition), 0 if first is None else int(first))
+                lag[(topic, partition)] = max(0, end - start)
+            return lag
+        except sqlite3.Error as exc:
+            raise BusError(f"embedded bus could not read offsets for {self._group}: {exc}") from exc
+
     def close(self) -> None:
         self._conn.close()
         self._lock_file.close()

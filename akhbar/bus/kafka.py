@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -34,6 +34,8 @@ REQUEST_TIMEOUT_MS = 30_000
 # range's end, which was stored already, is not reached.
 READ_RANGE_STALL_S = 30.0
 READ_RANGE_POLL_MS = 500
+# Lag is only reported: a broker slow to answer must not hold the stage for long.
+LAG_TIMEOUT_MS = 5_000
 
 
 def _client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -244,9 +246,15 @@ class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
     blocking commit would wait on itself; the async listener awaits the commit.
     """
 
-    def __init__(self, consumer: KafkaConsumer, on_revoke: RevokeCallback | None) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        on_revoke: RevokeCallback | None,
+        on_assign: Callable[[Any], None] | None = None,
+    ) -> None:
         self._consumer = consumer
         self._on_revoke = on_revoke
+        self._on_assign = on_assign
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         if self._on_revoke is None or not revoked:
@@ -256,7 +264,9 @@ class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             await self._consumer.commit_async(_as_commit_request(offsets))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        """Positions come from the group's committed offsets; nothing to do."""
+        """Positions come from the group's committed offsets; only cached offsets go."""
+        if self._on_assign is not None:
+            self._on_assign(assigned)
 
 
 def _as_commit_request(
@@ -292,8 +302,11 @@ class KafkaBusConsumer:
             max_partition_fetch_bytes=settings.max_message_bytes,
             request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
         )
+        # Committed offsets as far as this member knows them, for `lag`.
+        self._committed_offsets: dict[KafkaTopicPartition, int | None] = {}
         self._consumer.subscribe(
-            topics=list(topics), listener=_RevokeListener(self._consumer, on_revoke)
+            topics=list(topics),
+            listener=_RevokeListener(self._consumer, on_revoke, self._forget_committed),
         )
         # Fetch metadata now that the subscription is set, so the first JoinGroup
         # already knows the topics' partitions. Otherwise the leader assigns from
@@ -318,6 +331,8 @@ class KafkaBusConsumer:
             self._consumer.commit(_as_commit_request(offsets), timeout_ms=REQUEST_TIMEOUT_MS)
         except KafkaError as exc:
             raise BusError(f"commit failed: {exc}") from exc
+        for (topic, partition), offset in offsets.items():
+            self._committed_offsets[KafkaTopicPartition(topic, partition)] = offset
 
     def rewind(self) -> None:
         try:
@@ -348,6 +363,40 @@ class KafkaBusConsumer:
             )
         except KafkaError as exc:
             raise BusError(f"could not read end offsets: {exc}") from exc
+
+    def lag(self) -> dict[TopicPartition, int]:
+        assignment = list(self._consumer.assignment())
+        if not assignment:
+            return {}
+        try:
+            ends = self._consumer.end_offsets(assignment, timeout_ms=LAG_TIMEOUT_MS)
+            starts = {tp: self._committed(tp) for tp in assignment}
+            uncommitted = [tp for tp, offset in starts.items() if offset is None]
+            if uncommitted:
+                starts.update(
+                    self._consumer.beginning_offsets(uncommitted, timeout_ms=LAG_TIMEOUT_MS)
+                )
+        except KafkaError as exc:
+            raise BusError(f"could not read offsets for lag: {exc}") from exc
+        return {
+            (tp.topic, tp.partition): max(0, ends[tp] - int(starts[tp] or 0)) for tp in assignment
+        }
+
+    def _committed(self, tp: KafkaTopicPartition) -> int | None:
+        """The group's committed offset: what this member committed, else asked once."""
+        # The rebalance listener may forget entries from kafka-python's IO thread.
+        if tp in self._committed_offsets:
+            known = self._committed_offsets.get(tp)
+            if known is not None:
+                return known
+        offset = self._consumer.committed(tp, timeout_ms=LAG_TIMEOUT_MS)
+        self._committed_offsets[tp] = None if offset is None else int(offset)
+        return None if offset is None else int(offset)
+
+    def _forget_committed(self, partitions: Any) -> None:
+        """Partitions that come back may have been committed by another member meanwhile."""
+        for tp in partitions:
+            self._committed_offsets.pop(tp, None)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False, timeout_ms=10_000)
