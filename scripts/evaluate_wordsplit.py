@@ -1,6 +1,8 @@
 """Measure split-word repair on SaudiNewsNet days the lexicon was not built from.
 
-Two measurements over the held-out days (see build_lexicon.HELD_OUT_DAYS):
+Two measurements over the held-out test days (see build_lexicon.HELD_OUT_DAYS),
+or with --dev over the development days and a lexicon built without them
+(build_lexicon.py --dev), which is where the split threshold is tuned:
 
 * joined pairs: real adjacent word pairs (both of at least MIN_PART_LENGTH
   letters) are written without their space; precision is the share of the
@@ -10,6 +12,8 @@ Two measurements over the held-out days (see build_lexicon.HELD_OUT_DAYS):
   the listed examples show), per 10,000 Arabic words.
 
     .venv/bin/python scripts/evaluate_wordsplit.py ../shared/data/saudinewsnet
+    .venv/bin/python scripts/evaluate_wordsplit.py ../shared/data/saudinewsnet --dev \
+        --lexicon dev.tsv.gz
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ import argparse
 import random
 from pathlib import Path
 
-from build_lexicon import HELD_OUT_DAYS, corpus_articles
+from build_lexicon import DEV_DAYS, HELD_OUT_DAYS, corpus_articles
 
-from processors.wordsplit import ARABIC_WORD_RE, MIN_PART_LENGTH, Lexicon, load_lexicon
+from processors.wordsplit import (
+    ARABIC_WORD_RE,
+    MIN_PART_LENGTH,
+    Lexicon,
+    load_lexicon,
+    read_lexicon,
+)
 
 # Pairs sampled per article: spreads the sample over many articles and outlets.
 PAIRS_PER_ARTICLE = 2
@@ -58,7 +68,7 @@ def evaluate_joined(lexicon: Lexicon, pairs: list[tuple[str, str]]) -> None:
             correct += 1
         elif parts is not None:
             wrong += 1
-            wrong_examples.append(f"{a}+{b} -> {parts[0]}+{parts[1]}")
+            wrong_examples.append(f"{a}+{b} -> {'+'.join(parts)}")
     made = correct + wrong
     print(f"joined pairs: {len(pairs)}, splits made: {made}, correct: {correct}")
     print(f"precision: {correct / made:.4f}" if made else "precision: n/a (no splits)")
@@ -70,13 +80,15 @@ def evaluate_joined(lexicon: Lexicon, pairs: list[tuple[str, str]]) -> None:
 def evaluate_untouched(lexicon: Lexicon, texts: list[str]) -> None:
     words = sum(len(ARABIC_WORD_RE.findall(text)) for text in texts)
     splits = []
+    spaces = 0
     for text in texts:
         for word in ARABIC_WORD_RE.findall(text):
             parts = lexicon.split(word)
             if parts is not None:
-                splits.append(f"{word} -> {parts[0]} {parts[1]}")
-    print(f"untouched text: {words} Arabic words, {len(splits)} splits made")
-    print(f"false splits per 10,000 words: {10_000 * len(splits) / words:.3f}")
+                spaces += len(parts) - 1
+                splits.append(f"{word} -> {' '.join(parts)}")
+    print(f"untouched text: {words} Arabic words, {spaces} splits made")
+    print(f"false splits per 10,000 words: {10_000 * spaces / words:.3f}")
     for example in splits[:EXAMPLES_SHOWN]:
         print(f"  split: {example}")
 
@@ -84,10 +96,14 @@ def evaluate_untouched(lexicon: Lexicon, texts: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, help="folder of SaudiNewsNet daily zips")
+    parser.add_argument("--dev", action="store_true", help="the development days, not the test")
+    parser.add_argument("--lexicon", type=Path, help="a lexicon file (default: the shipped one)")
     args = parser.parse_args()
-    texts = [a.get("content") or "" for a in corpus_articles(args.corpus, set(HELD_OUT_DAYS))]
-    print(f"held-out days: {', '.join(HELD_OUT_DAYS)}; {len(texts)} articles")
-    lexicon = load_lexicon()
+    days = DEV_DAYS if args.dev else HELD_OUT_DAYS
+    texts = [a.get("content") or "" for a in corpus_articles(args.corpus, set(days))]
+    kind = "development" if args.dev else "held-out test"
+    print(f"{kind} days: {', '.join(days)}; {len(texts)} articles")
+    lexicon = read_lexicon(args.lexicon) if args.lexicon else load_lexicon()
     evaluate_joined(lexicon, sample_pairs(texts, random.Random(SEED)))
     evaluate_untouched(lexicon, texts)
 
