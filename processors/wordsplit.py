@@ -87,9 +87,9 @@ MIN_JOINED_LENGTH = 2 * MIN_PART_LENGTH + 1
 # typo or a tokenization accident to be evidence, and dropping them halves the file.
 MIN_STORED_COUNT = 2
 
-# Split decisions remembered per distinct word (news vocabulary repeats, so most
-# lookups hit); past this many the memory is cleared, bounding a long-running
-# stage to some tens of MB.
+# Split decisions remembered per distinct word, and tokens known to need none
+# (news vocabulary repeats, so most lookups hit); past this many each memory is
+# cleared, bounding a long-running stage to some tens of MB.
 MAX_CACHED_DECISIONS = 300_000
 
 # Arabic letters proper (hamza to yeh), the only ones the lexicon counts.
@@ -115,13 +115,41 @@ class Lexicon:
     Built once per process (see `load_lexicon`); lookups cannot fail.
     """
 
-    counts: dict[str, int]
+    # How often each word was seen.
+    words: dict[str, int]
+    # The words seen after each word, as stored ("next:count next:count ..."):
+    # parsed into a dict only when a split decision asks about that word, which
+    # keeps the half a million pairs out of start-up.
+    followers: dict[str, str] = field(default_factory=dict, repr=False)
+    _parsed_followers: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _decisions: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _whole: set[str] = field(default_factory=set, repr=False)
+    _whole_tokens: set[str] = field(default_factory=set, repr=False)
     _log_total: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
-        words = sum(count for entry, count in self.counts.items() if " " not in entry)
-        self._log_total = math.log(max(words, 1))
+        self._log_total = math.log(max(sum(self.words.values()), 1))
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int]) -> Lexicon:
+        """A lexicon from count_words' counts (words and "left right" pairs)."""
+        words = {entry: count for entry, count in counts.items() if " " not in entry}
+        return cls(words, _followers_text(counts))
+
+    def count(self, entry: str) -> int:
+        """How often a word, or a pair written "left right", was seen (0 when unseen)."""
+        left, _, right = entry.partition(" ")
+        return self.pair_count(left, right) if right else self.words.get(entry, 0)
+
+    def pair_count(self, left: str, right: str) -> int:
+        """How often `right` was seen right after `left`."""
+        parsed = self._parsed_followers.get(left)
+        if parsed is None:
+            stored = self.followers.get(left)
+            fields = iter(re.split("[ :]", stored) if stored else ())
+            parsed = dict(zip(fields, map(int, fields), strict=True))
+            self._parsed_followers[left] = parsed
+        return parsed.get(right, 0)
 
     def split_point(self, word: str) -> int | None:
         """Where to put the lost space in `word`, or None to leave it whole."""
@@ -158,32 +186,51 @@ class Lexicon:
         Each part is split again until none splits, so repairing a repaired
         text changes nothing more.
         """
+        if word in self._whole:
+            return None
         decision = self._decisions.get(word)
         if decision is None:
-            decision = self._split_all(word)
-            if len(self._decisions) >= MAX_CACHED_DECISIONS:
+            if len(self._decisions) + len(self._whole) >= MAX_CACHED_DECISIONS:
                 self._decisions.clear()
+                self._whole.clear()
+            decision = self._split_all(word)
+            if len(decision) == 1:
+                self._whole.add(word)
+                return None
             self._decisions[word] = decision
-        return decision if len(decision) > 1 else None
+        return decision
 
     def repair(self, text: str) -> tuple[str, int]:
         """`text` with joined words split, and how many spaces were put back."""
-        # Most texts need no split: decide per distinct word first, and only
-        # rewrite the text when some word needs it.
-        split = self.split
-        if all(split(word) is None for word in set(JOINED_CANDIDATE_RE.findall(text))):
+        # Most tokens of a text were seen before and hold no lost space: one
+        # split and one set difference find the rest, and the text is
+        # rewritten only when one of them needs a split.
+        tokens = set(text.split()) - self._whole_tokens
+        if not tokens or not self._any_split(tokens):
             return text, 0
         spaces = 0
 
         def replace(match: re.Match[str]) -> str:
             nonlocal spaces
-            parts = split(match.group())
+            parts = self.split(match.group())
             if parts is None:
                 return match.group()
             spaces += len(parts) - 1
             return " ".join(parts)
 
         return JOINED_CANDIDATE_RE.sub(replace, text), spaces
+
+    def _any_split(self, tokens: set[str]) -> bool:
+        """Whether a word of `tokens` needs a split; remembers the tokens that need none."""
+        if len(self._whole_tokens) >= MAX_CACHED_DECISIONS:
+            self._whole_tokens.clear()
+        found = False
+        for token in tokens:
+            if any(self.split(word) for word in JOINED_CANDIDATE_RE.findall(token)):
+                found = True
+            else:
+                self._whole_tokens.add(token)
+        return found
 
     def _split_all(self, word: str) -> tuple[str, ...]:
         cut = self.split_point(word)
@@ -193,21 +240,21 @@ class Lexicon:
 
     def _part_count(self, part: str) -> float:
         """How often `part` was seen as a word, or as a clitic plus a seen word."""
-        count = self.counts.get(part, 0)
+        count = self.words.get(part, 0)
         if count:
             return count
         for clitic in PROCLITICS:
             if part.startswith(clitic) and len(part) - len(clitic) >= MIN_STEM_LENGTH:
-                stem = self.counts.get(part[len(clitic) :], 0)
+                stem = self.words.get(part[len(clitic) :], 0)
                 if stem:
                     return AFFIXED_STEM_WEIGHT * stem
         return 0
 
     def _one_word_count(self, word: str) -> float:
         """The count `word` earns as one word: its own, or its stem's when it has affixes."""
-        best = float(self.counts.get(word, 0))
+        best = float(self.words.get(word, 0))
         for stem, affixes in _stems(word):
-            count = self.counts.get(stem, 0)
+            count = self.words.get(stem, 0)
             if count:
                 best = max(best, AFFIXED_STEM_WEIGHT**affixes * count)
         return best
@@ -216,7 +263,7 @@ class Lexicon:
         self, left: str, right: str, left_count: float, right_count: float
     ) -> float:
         """log of how often the pair is expected in the corpus (stupid backoff when unseen)."""
-        pair_count = self.counts.get(f"{left} {right}", 0)
+        pair_count = self.pair_count(left, right)
         if pair_count:
             return math.log(pair_count)
         backoff = UNSEEN_PAIR_WEIGHT * left_count * right_count
@@ -270,14 +317,31 @@ def count_words(texts: Iterable[str]) -> dict[str, int]:
     return counts
 
 
+def _followers_text(counts: dict[str, int]) -> dict[str, str]:
+    """Pairs of `counts` grouped by left word, in the stored form, most frequent first."""
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for entry, count in counts.items():
+        left, _, right = entry.partition(" ")
+        if right:
+            grouped.setdefault(left, []).append((-count, right))
+    return {
+        left: " ".join(f"{right}:{-negative}" for negative, right in sorted(pairs))
+        for left, pairs in grouped.items()
+    }
+
+
 def write_lexicon(counts: dict[str, int], path: Path) -> int:
-    """Write the entries seen at least MIN_STORED_COUNT times, most frequent first."""
-    kept = sorted(
-        ((w, c) for w, c in counts.items() if c >= MIN_STORED_COUNT), key=lambda x: (-x[1], x[0])
-    )
+    """Write the words and pairs seen at least MIN_STORED_COUNT times; returns how many.
+
+    One line per word, most frequent first: `word<TAB>count<TAB>next:count next:count ...`
+    with the words seen right after it, most frequent first.
+    """
+    kept = {entry: count for entry, count in counts.items() if count >= MIN_STORED_COUNT}
+    followers = _followers_text(kept)
+    words = sorted(((c, w) for w, c in kept.items() if " " not in w), key=lambda x: (-x[0], x[1]))
     # mtime=0: the same counts give the same bytes, so a rebuild shows no diff.
     with gzip.GzipFile(path, "wb", mtime=0) as raw:
-        raw.write("".join(f"{w}\t{c}\n" for w, c in kept).encode())
+        raw.write("".join(f"{w}\t{c}\t{followers.get(w, '')}\n" for c, w in words).encode())
     return len(kept)
 
 
@@ -285,10 +349,12 @@ def read_lexicon(path: Path) -> Lexicon:
     """Load a lexicon written by write_lexicon; a missing or bad file raises OSError/ValueError."""
     with gzip.open(path, "rb") as raw:
         text = raw.read().decode("utf-8")
-    # One C-level split into entry, count, entry, count...: a line-by-line
-    # parse of the 600,000 entries took most of a process's start-up.
+    # One C-level split into word, count, followers, word...: a line-by-line
+    # parse took most of a process's start-up.
     fields = iter(re.split("[\t\n]", text.rstrip("\n")))
-    return Lexicon(dict(zip(fields, map(int, fields), strict=True)))
+    rows = list(zip(fields, map(int, fields), fields, strict=True))
+    words = {word: count for word, count, _ in rows}
+    return Lexicon(words, {word: after for word, _, after in rows if after})
 
 
 @cache

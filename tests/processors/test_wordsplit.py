@@ -7,6 +7,7 @@ from pathlib import Path
 
 from processors.wordsplit import (
     MIN_STORED_COUNT,
+    Lexicon,
     count_words,
     load_lexicon,
     read_lexicon,
@@ -72,7 +73,11 @@ def test_lexicon_round_trips_and_counts_pairs(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.tsv.gz"
     kept = write_lexicon(counts, path)
     expected = {k: v for k, v in counts.items() if v >= MIN_STORED_COUNT}
-    assert read_lexicon(path).counts == expected
-    assert kept == len(read_lexicon(path).counts)
+    lexicon = read_lexicon(path)
+    assert {k: lexicon.count(k) for k in counts} == {k: expected.get(k, 0) for k in counts}
+    assert kept == len(expected)
+    assert lexicon.words == Lexicon.from_counts(expected).words
     with gzip.open(path, "rt", encoding="utf-8") as lines:
-        assert lines.readline() == "الرئيس\t4\n"  # most frequent first
+        # Most frequent first, each word with the words seen after it.
+        assert lines.readline() == "الرئيس\t4\t\n"
+        assert lines.readline() == "قال\t4\tالرئيس:3\n"
