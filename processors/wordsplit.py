@@ -155,18 +155,22 @@ class Lexicon:
         """Where to put the lost space in `word`, or None to leave it whole."""
         if len(word) < MIN_JOINED_LENGTH or not ARABIC_WORD_RE.fullmatch(word):
             return None
-        finals = [m.end() for m in INNER_FINAL_LETTER_RE.finditer(word, 0, len(word) - 1)]
-        if finals:
-            cut = finals[0]
+        final = INNER_FINAL_LETTER_RE.search(word)
+        if final and final.end() < len(word):
+            cut = final.end()
             return cut if MIN_PART_LENGTH <= cut <= len(word) - MIN_PART_LENGTH else None
+        words = self.words
         best, best_score = None, SPLIT_THRESHOLD
         word_count: float | None = None  # looked up only when some cut is plausible
         for cut in range(MIN_PART_LENGTH, len(word) - MIN_PART_LENGTH + 1):
-            left, right = word[:cut], word[cut:]
-            if _is_word_part(left, right):
+            # Most cuts leave a part never seen: the plain lookups come first.
+            left = word[:cut]
+            left_count = words.get(left) or self._affixed_count(left)
+            if not left_count:
                 continue
-            left_count, right_count = self._part_count(left), self._part_count(right)
-            if not left_count or not right_count:
+            right = word[cut:]
+            right_count = words.get(right) or self._affixed_count(right)
+            if not right_count or _is_word_part(left, right):
                 continue
             if word_count is None:
                 word_count = max(self._one_word_count(word), UNSEEN_WORD_COUNT)
@@ -238,16 +242,12 @@ class Lexicon:
             return (word,)
         return self._split_all(word[:cut]) + self._split_all(word[cut:])
 
-    def _part_count(self, part: str) -> float:
-        """How often `part` was seen as a word, or as a clitic plus a seen word."""
-        count = self.words.get(part, 0)
-        if count:
-            return count
-        for clitic in PROCLITICS:
-            if part.startswith(clitic) and len(part) - len(clitic) >= MIN_STEM_LENGTH:
-                stem = self.words.get(part[len(clitic) :], 0)
-                if stem:
-                    return AFFIXED_STEM_WEIGHT * stem
+    def _affixed_count(self, part: str) -> float:
+        """The count an unseen `part` earns as a clitic plus a seen word (0 when it is not)."""
+        for length in _proclitic_lengths(part):  # the longest clitic first
+            stem = self.words.get(part[length:], 0)
+            if stem:
+                return AFFIXED_STEM_WEIGHT * stem
         return 0
 
     def _one_word_count(self, word: str) -> float:
@@ -273,18 +273,34 @@ class Lexicon:
 JOINED_CANDIDATE_RE = re.compile(f"[\u0621-\u063a\u0641-\u064a]{{{MIN_JOINED_LENGTH},}}")
 
 
+def _proclitic_lengths(word: str) -> list[int]:
+    """Lengths of the proclitics `word` starts with, longest first, leaving a stem."""
+    longest = min(_LONGEST_AFFIX, len(word) - MIN_STEM_LENGTH)
+    return [n for n in range(longest, 0, -1) if word[:n] in _PROCLITIC_SET]
+
+
+def _enclitic_lengths(word: str) -> list[int]:
+    """Lengths of the endings `word` ends with, longest first, leaving a stem."""
+    longest = min(_LONGEST_AFFIX, len(word) - MIN_STEM_LENGTH)
+    return [n for n in range(longest, 0, -1) if word[-n:] in _ENCLITIC_SET]
+
+
+_PROCLITIC_SET = frozenset(PROCLITICS)
+_ENCLITIC_SET = frozenset(ENCLITICS)
+_LONGEST_AFFIX = max(map(len, PROCLITICS + ENCLITICS))
+
+
 def _stems(word: str) -> Iterator[tuple[str, int]]:
     """(stem, number of affixes) for each way of reading `word` as affixes around a stem."""
-    for clitic in PROCLITICS:
-        if word.startswith(clitic) and len(word) - len(clitic) >= MIN_STEM_LENGTH:
-            yield word[len(clitic) :], 1
-    for ending in ENCLITICS:
-        if not word.endswith(ending) or len(word) - len(ending) < MIN_STEM_LENGTH:
-            continue
-        yield word[: -len(ending)], 1
-        for clitic in PROCLITICS:
-            if word.startswith(clitic) and len(word) - len(clitic) - len(ending) >= MIN_STEM_LENGTH:
-                yield word[len(clitic) : -len(ending)], 2
+    prefixes = _proclitic_lengths(word)
+    for start in prefixes:
+        yield word[start:], 1
+    for length in _enclitic_lengths(word):
+        end = len(word) - length
+        yield word[:end], 1
+        for start in prefixes:
+            if end - start >= MIN_STEM_LENGTH:
+                yield word[start:end], 2
 
 
 def _is_word_part(left: str, right: str) -> bool:
