@@ -6,7 +6,8 @@ scripts/evaluate_wordsplit.py measures on. With --dev, the development days are
 left out too: that lexicon is the one the split threshold is tuned with.
 
     .venv/bin/python scripts/build_lexicon.py ../shared/data/saudinewsnet
-    .venv/bin/python scripts/build_lexicon.py ../shared/data/saudinewsnet --dev --out dev.tsv.gz
+    .venv/bin/python scripts/build_lexicon.py ../shared/data/saudinewsnet --dev \
+        --out dev.tsv.gz --char-out dev-chars.tsv.gz
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from processors.wordsplit import LEXICON_PATH, count_words, write_lexicon
+from processors.wordsplit import (
+    CHAR_MODEL_PATH,
+    LEXICON_PATH,
+    MIN_STORED_COUNT,
+    char_ngram_log_probs,
+    count_words,
+    write_char_model,
+    write_lexicon,
+)
 
 # Days kept out of the lexicon so the split-word evaluation runs on unseen text.
 HELD_OUT_DAYS = ("2015-08-06", "2015-08-07")
@@ -40,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, help="folder of SaudiNewsNet daily zips")
     parser.add_argument("--out", type=Path, default=LEXICON_PATH)
+    parser.add_argument("--char-out", type=Path, default=CHAR_MODEL_PATH, help="letter model")
     parser.add_argument("--dev", action="store_true", help="leave the development days out too")
     args = parser.parse_args()
     days = {p.stem for p in args.corpus.glob("*.zip")} - set(HELD_OUT_DAYS)
@@ -54,6 +64,10 @@ def main() -> None:
     print(
         f"{len(counts)} distinct words, {kept} kept, {args.out.stat().st_size} bytes -> {args.out}"
     )
+    # The letter model learns spellings from the words the lexicon keeps.
+    words = [w for w, c in counts.items() if c >= MIN_STORED_COUNT and " " not in w]
+    grams = write_char_model(char_ngram_log_probs(words), args.char_out)
+    print(f"{grams} letter n-grams, {args.char_out.stat().st_size} bytes -> {args.char_out}")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,16 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+
 from processors.wordsplit import (
     MIN_STORED_COUNT,
     Lexicon,
+    char_ngram_log_probs,
     count_words,
     load_lexicon,
     read_lexicon,
+    write_char_model,
     write_lexicon,
 )
 
@@ -58,6 +62,28 @@ def test_rare_inflected_words_are_left_whole() -> None:
     lexicon = load_lexicon()
     for word in ("طبيبين", "الأقدم", "وعبدالرحمن", "للإغاثة", "والمقبل"):
         assert lexicon.split(word) is None, word
+
+
+def test_pairs_never_seen_together_are_split_by_their_spelling() -> None:
+    # None of these pairs is in the lexicon: the words' own counts and the
+    # letter model (no word goes on after سيتم or بنجاح) decide.
+    lexicon = load_lexicon()
+    for left, right in (("سيتم", "العثور"), ("بنجاح", "السياحة"), ("تسمع", "داخل")):
+        assert lexicon.count(f"{left} {right}") == 0
+        assert lexicon.split(left + right) == (left, right)
+
+
+def test_letter_model_scores_word_shapes(tmp_path: Path) -> None:
+    words = ["كتاب", "كتب", "مكتبة", "الكتاب", "باب", "الباب"]
+    log_probs = char_ngram_log_probs(words)
+    path = tmp_path / "chars.tsv.gz"
+    assert write_char_model(log_probs, path) == len(log_probs)
+    lexicon_path = tmp_path / "lexicon.tsv.gz"
+    write_lexicon(count_words([" ".join(words)] * 2), lexicon_path)
+    lexicon = read_lexicon(lexicon_path, path)
+    assert lexicon.char_log_probs == pytest.approx(log_probs, abs=0.001)
+    # A seen word is likelier than the same letters run into another word.
+    assert lexicon.spelling_log_prob("الكتاب") > lexicon.spelling_log_prob("الكتابباب")
 
 
 def test_short_and_non_arabic_text_is_untouched() -> None:
