@@ -66,6 +66,9 @@ CHAR_MODEL_WEIGHT = 1.0
 CHAR_BACKOFF = 0.4
 # Log probability of a letter never seen at all in a word.
 UNSEEN_CHAR_LOG_PROB = math.log(1e-6)
+# Decimals the letter model's log probabilities are stored with: finer changes
+# no decision, and the file stays small.
+CHAR_LOG_PROB_DECIMALS = 3
 WORD_START, WORD_END = "^", "$"
 
 # Letters only written at the end of a word; a hamza after ى is an old spelling of ئ.
@@ -144,15 +147,29 @@ class Lexicon:
     # Spelling model: log P(letter | the CHAR_ORDER - 1 before it) by n-gram,
     # word edges marked (see char_ngram_log_probs); empty leaves it out.
     char_log_probs: dict[str, float] = field(default_factory=dict, repr=False)
+    # Where each word of `words` splits, decided when the lexicon was built (a
+    # word absent here stays whole); None decides them at run time. Most words
+    # a stage meets are in the lexicon, so their decisions cost one lookup.
+    known_cuts: dict[str, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._log_total = math.log(max(sum(self.words.values()), 1))
 
     @classmethod
     def from_counts(cls, counts: dict[str, int]) -> Lexicon:
-        """A lexicon from count_words' counts (words and "left right" pairs)."""
+        """A lexicon from count_words' counts (words and "left right" pairs), its letter
+        model learnt from the words; every split decision is made at run time."""
         words = {entry: count for entry, count in counts.items() if " " not in entry}
         return cls(words, _followers_text(counts), char_log_probs=char_ngram_log_probs(words))
+
+    def decide_known_words(self) -> dict[str, int]:
+        """Where each word of the lexicon splits (only the words that do), for known_cuts."""
+        cuts = {}
+        for word in self.words:
+            cut = self._decide(word)
+            if cut is not None:
+                cuts[word] = cut
+        return cuts
 
     def count(self, entry: str) -> int:
         """How often a word, or a pair written "left right", was seen (0 when unseen)."""
@@ -171,6 +188,11 @@ class Lexicon:
 
     def split_point(self, word: str) -> int | None:
         """Where to put the lost space in `word`, or None to leave it whole."""
+        if self.known_cuts is not None and word in self.words:
+            return self.known_cuts.get(word)
+        return self._decide(word)
+
+    def _decide(self, word: str) -> int | None:
         if len(word) < MIN_JOINED_LENGTH or not ARABIC_WORD_RE.fullmatch(word):
             return None
         final = INNER_FINAL_LETTER_RE.search(word)
@@ -388,19 +410,30 @@ def _followers_text(counts: dict[str, int]) -> dict[str, str]:
     }
 
 
-def write_lexicon(counts: dict[str, int], path: Path) -> int:
+def write_lexicon(counts: dict[str, int], path: Path, cuts: dict[str, int]) -> int:
     """Write the words and pairs seen at least MIN_STORED_COUNT times; returns how many.
 
-    One line per word, most frequent first: `word<TAB>count<TAB>next:count next:count ...`
-    with the words seen right after it, most frequent first.
+    One line per word, most frequent first: `word<TAB>count<TAB>cut<TAB>next:count ...`
+    with where the word splits (empty when it stays whole, see known_cuts) and
+    the words seen right after it, most frequent first.
     """
     kept = {entry: count for entry, count in counts.items() if count >= MIN_STORED_COUNT}
     followers = _followers_text(kept)
     words = sorted(((c, w) for w, c in kept.items() if " " not in w), key=lambda x: (-x[0], x[1]))
+    lines = (f"{w}\t{c}\t{cuts.get(w, '')}\t{followers.get(w, '')}\n" for c, w in words)
     # mtime=0: the same counts give the same bytes, so a rebuild shows no diff.
     with gzip.GzipFile(path, "wb", mtime=0) as raw:
-        raw.write("".join(f"{w}\t{c}\t{followers.get(w, '')}\n" for c, w in words).encode())
+        raw.write("".join(lines).encode())
     return len(kept)
+
+
+def build_lexicon(counts: dict[str, int]) -> Lexicon:
+    """The lexicon of `counts` as it will be stored: rare entries out, letter model
+    learnt, and the split of every word decided (write it with write_lexicon)."""
+    kept = {entry: count for entry, count in counts.items() if count >= MIN_STORED_COUNT}
+    lexicon = Lexicon.from_counts(kept)
+    lexicon.known_cuts = lexicon.decide_known_words()
+    return lexicon
 
 
 def char_ngram_log_probs(words: Iterable[str]) -> dict[str, float]:
@@ -418,13 +451,18 @@ def char_ngram_log_probs(words: Iterable[str]) -> dict[str, float]:
                 gram = padded[start:end]
                 counts[gram] = counts.get(gram, 0) + 1
                 contexts[gram[:-1]] = contexts.get(gram[:-1], 0) + 1
-    return {gram: math.log(count / contexts[gram[:-1]]) for gram, count in counts.items()}
+    # Rounded as stored, so decisions made at build time hold for the file.
+    return {
+        gram: round(math.log(count / contexts[gram[:-1]]), CHAR_LOG_PROB_DECIMALS)
+        for gram, count in counts.items()
+    }
 
 
 def write_char_model(log_probs: dict[str, float], path: Path) -> int:
-    """Write the letter n-gram log probabilities, 3 decimals; returns how many."""
+    """Write the letter n-gram log probabilities; returns how many."""
+    lines = (f"{g}\t{p:.{CHAR_LOG_PROB_DECIMALS}f}\n" for g, p in sorted(log_probs.items()))
     with gzip.GzipFile(path, "wb", mtime=0) as raw:
-        raw.write("".join(f"{g}\t{p:.3f}\n" for g, p in sorted(log_probs.items())).encode())
+        raw.write("".join(lines).encode())
     return len(log_probs)
 
 
@@ -438,10 +476,14 @@ def read_lexicon(path: Path, char_model_path: Path | None = None) -> Lexicon:
     # One C-level split into word, count, followers, word...: a line-by-line
     # parse took most of a process's start-up.
     fields = iter(re.split("[\t\n]", text.rstrip("\n")))
-    rows = list(zip(fields, map(int, fields), fields, strict=True))
-    words = {word: count for word, count, _ in rows}
-    followers = {word: after for word, _, after in rows if after}
-    return Lexicon(words, followers, char_log_probs=_read_char_model(char_model_path))
+    rows = list(zip(fields, map(int, fields), fields, fields, strict=True))
+    words = {word: count for word, count, _, _ in rows}
+    cuts = {word: int(cut) for word, _, cut, _ in rows if cut}
+    followers = {word: after for word, _, _, after in rows if after}
+    char_log_probs = _read_char_model(char_model_path)
+    # The stored cuts were decided with the letter model: without it, decide afresh.
+    known_cuts = cuts if char_model_path is not None else None
+    return Lexicon(words, followers, char_log_probs=char_log_probs, known_cuts=known_cuts)
 
 
 def _read_char_model(path: Path | None) -> dict[str, float]:

@@ -21,8 +21,7 @@ from pathlib import Path
 from processors.wordsplit import (
     CHAR_MODEL_PATH,
     LEXICON_PATH,
-    MIN_STORED_COUNT,
-    char_ngram_log_probs,
+    build_lexicon,
     count_words,
     write_char_model,
     write_lexicon,
@@ -60,13 +59,13 @@ def main() -> None:
         for a in corpus_articles(args.corpus, days)
     )
     counts = count_words(texts)
-    kept = write_lexicon(counts, args.out)
+    lexicon = build_lexicon(counts)
+    kept = write_lexicon(counts, args.out, lexicon.known_cuts or {})
     print(
-        f"{len(counts)} distinct words, {kept} kept, {args.out.stat().st_size} bytes -> {args.out}"
+        f"{len(counts)} distinct words, {kept} kept, {len(lexicon.known_cuts or {})} split,"
+        f" {args.out.stat().st_size} bytes -> {args.out}"
     )
-    # The letter model learns spellings from the words the lexicon keeps.
-    words = [w for w, c in counts.items() if c >= MIN_STORED_COUNT and " " not in w]
-    grams = write_char_model(char_ngram_log_probs(words), args.char_out)
+    grams = write_char_model(lexicon.char_log_probs, args.char_out)
     print(f"{grams} letter n-grams, {args.char_out.stat().st_size} bytes -> {args.char_out}")
 
 

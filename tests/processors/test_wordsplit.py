@@ -79,7 +79,7 @@ def test_letter_model_scores_word_shapes(tmp_path: Path) -> None:
     path = tmp_path / "chars.tsv.gz"
     assert write_char_model(log_probs, path) == len(log_probs)
     lexicon_path = tmp_path / "lexicon.tsv.gz"
-    write_lexicon(count_words([" ".join(words)] * 2), lexicon_path)
+    write_lexicon(count_words([" ".join(words)] * 2), lexicon_path, cuts={})
     lexicon = read_lexicon(lexicon_path, path)
     assert lexicon.char_log_probs == pytest.approx(log_probs, abs=0.001)
     # A seen word is likelier than the same letters run into another word.
@@ -97,13 +97,27 @@ def test_lexicon_round_trips_and_counts_pairs(tmp_path: Path) -> None:
     assert counts["الرئيس أمس"] == 1  # a comma breaks the pair; keys keep the spelling
     assert count_words(["قَالَ"]) == {"قال": 1}  # diacritics are not counted
     path = tmp_path / "lexicon.tsv.gz"
-    kept = write_lexicon(counts, path)
+    kept = write_lexicon(counts, path, cuts={"الرئيس": 3})
     expected = {k: v for k, v in counts.items() if v >= MIN_STORED_COUNT}
     lexicon = read_lexicon(path)
     assert {k: lexicon.count(k) for k in counts} == {k: expected.get(k, 0) for k in counts}
     assert kept == len(expected)
     assert lexicon.words == Lexicon.from_counts(expected).words
     with gzip.open(path, "rt", encoding="utf-8") as lines:
-        # Most frequent first, each word with the words seen after it.
-        assert lines.readline() == "الرئيس\t4\t\n"
-        assert lines.readline() == "قال\t4\tالرئيس:3\n"
+        # Most frequent first, each word with its cut and the words seen after it.
+        assert lines.readline() == "الرئيس\t4\t3\t\n"
+        assert lines.readline() == "قال\t4\t\tالرئيس:3\n"
+    # Stored cuts stand for the decisions of known words (with their letter model).
+    char_path = tmp_path / "chars.tsv.gz"
+    write_char_model(char_ngram_log_probs(lexicon.words), char_path)
+    assert read_lexicon(path, char_path).split("الرئيس") == ("الر", "ئيس")
+
+
+def test_stored_decisions_are_the_models() -> None:
+    # The shipped lexicon's cuts were decided at build time: the model must
+    # still make them, or a rebuild is due.
+    lexicon = load_lexicon()
+    assert lexicon.known_cuts is not None
+    model = Lexicon(lexicon.words, lexicon.followers, char_log_probs=lexicon.char_log_probs)
+    for word in list(lexicon.words)[:3000] + list(lexicon.known_cuts):
+        assert lexicon.split_point(word) == model.split_point(word), word
