@@ -274,13 +274,16 @@ class Lexicon:
         """Whether a word of `tokens` needs a split; remembers the tokens that need none."""
         if len(self._whole_tokens) >= MAX_CACHED_DECISIONS:
             self._whole_tokens.clear()
-        found = False
+        # One scan over all the new tokens: usually none needs a split and all
+        # are remembered at once; otherwise each is looked at on its own.
+        words = set(JOINED_CANDIDATE_RE.findall(" ".join(tokens)))
+        if not any([self.split(word) for word in words]):
+            self._whole_tokens.update(tokens)
+            return False
         for token in tokens:
-            if any(self.split(word) for word in JOINED_CANDIDATE_RE.findall(token)):
-                found = True
-            else:
+            if not any(self.split(word) for word in JOINED_CANDIDATE_RE.findall(token)):
                 self._whole_tokens.add(token)
-        return found
+        return True
 
     def _split_all(self, word: str) -> tuple[str, ...]:
         cut = self.split_point(word)
