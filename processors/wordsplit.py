@@ -11,8 +11,15 @@ P(left, right) is the count of the pair when it was seen, else the two
 words' own counts with a backoff weight (stupid backoff); P(run) is the run's
 count, or the count of its stem when the run is a known word with clitics or
 an inflection ending (`وبانتهاكاتهم`, `طبيبين`), with a floor for unseen runs.
-A cut is made when its score passes SPLIT_THRESHOLD, which is tuned on days
-of text kept out of both the lexicon and the test (scripts/evaluate_wordsplit.py).
+A letter 5-gram model of spellings adds how much likelier the letters are as
+two words than as one (`يزورالمنطقة`: no word goes on after `يزور`), which
+decides most pairs never seen side by side. Two-letter halves pay a penalty,
+a right half starting with ال earns a bonus. A cut is made when its score
+passes SPLIT_THRESHOLD, which is tuned on days of text kept out of both the
+lexicon and the test (scripts/evaluate_wordsplit.py).
+
+The decisions for the words of the lexicon itself are made when it is built
+and stored with it, so at run time only words never seen are scored.
 
 Orthography settles some runs without counts: ة and ى (unless a hamza follows,
 as in `الشاطىء`) are only written at the end of a word, so a run holding one
