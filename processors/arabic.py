@@ -8,7 +8,6 @@ nothing more) and keeps every digit and every non-Arabic letter.
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -38,12 +37,13 @@ INVISIBLE_CHARS = (
     "\u00ad\u061c\u0640\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
     "\u2066\u2067\u2068\u2069\ufeff"
 )
-LINE_BREAK_CHARS_RE = re.compile("[\r\x0b\x0c\x85\u2028\u2029]")
 LINE_BREAKS_RE = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
 # Space characters other than the plain space and the line break (tab, no-break
 # and thin spaces...). Each clean-up below runs only when its cheap check finds
 # work: a pattern run over every word of every article costs more than the rest.
-OTHER_SPACES_RE = re.compile(r"[^\S \n]+")
+OTHER_SPACES_RE = re.compile(
+    "[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+)  # every character str.isspace() knows but the space and the line break
 SPACE_RUNS_RE = re.compile(" {2,}")
 SPACE_AROUND_NEWLINE_RE = re.compile(r" \n ?|\n ")
 BLANK_LINES_RE = re.compile(r"\n{3,}")
@@ -83,6 +83,10 @@ MAX_NON_ARABIC_LETTER_SHARE = 0.02
 # further only costs time.
 SCRIPT_SAMPLE_CHARS = 600
 LETTERS_RE = re.compile(r"[^\W\d_]+")
+# Arabic letters proper, every one a letter: when they are at least half of the
+# non-space characters they are at least half of the letters, and the costlier
+# count of all letters is not needed.
+CORE_ARABIC_LETTERS_RE = re.compile("[\u0621-\u063a\u0641-\u064a]+")
 LATIN_LETTERS_RE = re.compile("[A-Za-z]+")
 
 # A word or number: letters, digits and the Arabic marks inside words.
@@ -90,41 +94,45 @@ TOKEN_RE = re.compile("[^\\W_][\\w\u064b-\u065f\u0670]*")
 
 # Sentence ends: terminal punctuation followed by a space or the end, or a line break.
 SENTENCE_END_RE = re.compile(r"[.!?؟…]+[»\"')\]]*(?=\s|$)|\n")
-# A single letter before a full stop is an initial or abbreviation (د. for Dr.).
-ABBREVIATION_RE = re.compile(r"(?:^|\s)\w\.$")
+
+
+# Characters clean_characters never changes: printable ASCII, tab and line
+# break, and the Arabic block save the letter mark and tatweel. One scan for
+# anything else finds the few characters worth a look.
+UNCHANGED_CHARS = "\t\n\x20-\x7e\u0600-\u061b\u061d-\u063f\u0641-\u06ff"
+MAYBE_CHANGED_RE = re.compile(f"[^{UNCHANGED_CHARS}]")
+KEPT_CONTROLS = "\n\t\r\x0b\x0c\x85"
 
 
 @cache
-def _char_table() -> dict[int, str | None]:
-    """Deletions and safe compatibility mappings, computed once per process."""
-    table: dict[int, str | None] = {ord(c): None for c in INVISIBLE_CHARS}
-    for code in range(sys.maxunicode + 1):
-        char = chr(code)
-        category = unicodedata.category(char)
-        if category == "Cs" or (category == "Cc" and char not in "\n\t\r\x0b\x0c\x85"):
-            table[code] = None
-            continue
-        decomposition = unicodedata.decomposition(char)
-        if not decomposition.startswith("<"):
-            continue
-        tag = decomposition.split(" ", 1)[0]
-        in_safe_range = any(lo <= code <= hi for lo, hi in SAFE_COMPAT_RANGES)
-        if tag in SAFE_COMPAT_TAGS or (tag == "<compat>" and in_safe_range):
-            table[code] = unicodedata.normalize("NFKC", char)
-    return table
+def _cleaned_char(char: str) -> str:
+    """What clean_characters makes of one character: itself, its safe compatibility form, or ''.
 
-
-@cache
-def _char_pattern() -> re.Pattern[str]:
-    """Matches exactly the characters _char_table changes."""
-    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_char_table())) + "]")
+    Decided per character on first sight rather than for all of Unicode at
+    start-up, which took a second of every process's start.
+    """
+    if char in INVISIBLE_CHARS:
+        return ""
+    category = unicodedata.category(char)
+    if category == "Cs" or (category == "Cc" and char not in KEPT_CONTROLS):
+        return ""
+    decomposition = unicodedata.decomposition(char)
+    if not decomposition.startswith("<"):
+        return char
+    tag = decomposition.split(" ", 1)[0]
+    in_safe_range = any(lo <= ord(char) <= hi for lo, hi in SAFE_COMPAT_RANGES)
+    if tag in SAFE_COMPAT_TAGS or (tag == "<compat>" and in_safe_range):
+        return unicodedata.normalize("NFKC", char)
+    return char
 
 
 def _translate(text: str) -> str:
-    # Most characters map to themselves: substituting only the matches is far
-    # faster than str.translate's per-character lookup in a large table.
-    table = _char_table()
-    return _char_pattern().sub(lambda m: table[ord(m.group())] or "", text)
+    # Most characters map to themselves: only the distinct characters the scan
+    # finds are looked up, and the text is rewritten only when one changes.
+    maybe = set(MAYBE_CHANGED_RE.findall(text))
+    if all(_cleaned_char(c) == c for c in maybe):
+        return text
+    return MAYBE_CHANGED_RE.sub(lambda m: _cleaned_char(m.group()), text)
 
 
 def clean_characters(text: str) -> str:
@@ -142,9 +150,8 @@ def clean_characters(text: str) -> str:
 
 def clean_whitespace(text: str) -> str:
     """One space between words, no space at line ends, at most one blank line."""
-    if LINE_BREAK_CHARS_RE.search(text):
+    if OTHER_SPACES_RE.search(text):  # the line-break characters are among them
         text = LINE_BREAKS_RE.sub("\n", text)
-    if OTHER_SPACES_RE.search(text):
         text = OTHER_SPACES_RE.sub(" ", text)
     if "  " in text:
         text = SPACE_RUNS_RE.sub(" ", text)
@@ -198,15 +205,23 @@ class ScriptCheck:
 def check_script(text: str) -> ScriptCheck:
     """Classify `text` by its letters; Persian and Urdu are Arabic script but not Arabic."""
     text = text[:SCRIPT_SAMPLE_CHARS]
+    core = _run_length(CORE_ARABIC_LETTERS_RE, text)
+    non_space = len(text) - text.count(" ") - text.count("\n")
+    if core and core >= MIN_ARABIC_LETTER_SHARE * non_space:
+        return _arabic_script(text, _run_length(ARABIC_LETTERS_RE, text))
     letters = _run_length(LETTERS_RE, text)
     if letters == 0:
         return ScriptCheck("none", False)
     arabic = _run_length(ARABIC_LETTERS_RE, text)
     latin = _run_length(LATIN_LETTERS_RE, text)
     if arabic / letters >= MIN_ARABIC_LETTER_SHARE:
-        foreign = len(NON_ARABIC_LETTERS_RE.findall(text))
-        return ScriptCheck("Arab", foreign / arabic <= MAX_NON_ARABIC_LETTER_SHARE)
+        return _arabic_script(text, arabic)
     return ScriptCheck("Latn" if latin >= letters - arabic - latin else "other", False)
+
+
+def _arabic_script(text: str, arabic: int) -> ScriptCheck:
+    foreign = len(NON_ARABIC_LETTERS_RE.findall(text))
+    return ScriptCheck("Arab", foreign / arabic <= MAX_NON_ARABIC_LETTER_SHARE)
 
 
 def _run_length(pattern: re.Pattern[str], text: str) -> int:
@@ -222,17 +237,28 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """
     spans: list[tuple[int, int]] = []
     start = 0
+    quoted = "«" in text
     for match in SENTENCE_END_RE.finditer(text):
         end = match.end()
-        piece = text[start:end]
-        inside_quote = piece.count("«") > piece.count("»")
-        abbreviation = ABBREVIATION_RE.search(piece[-3:])
-        if match.group() != "\n" and (inside_quote or abbreviation):
-            continue
+        if match.group() != "\n":
+            if quoted and text.count("«", start, end) > text.count("»", start, end):
+                continue
+            if _ends_with_initial(text, start, end):
+                continue
         _add_span(text, start, end, spans)
         start = end
     _add_span(text, start, len(text), spans)
     return spans
+
+
+def _ends_with_initial(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] ends in a one-letter abbreviation (`د.` for Dr.)."""
+    if end - start < 2 or text[end - 1] != ".":
+        return False
+    letter = text[end - 2]
+    if not (letter.isalnum() or letter == "_"):  # what \w matches
+        return False
+    return end - start == 2 or text[end - 3].isspace()
 
 
 def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+
 from processors.wordsplit import (
     MIN_STORED_COUNT,
+    Lexicon,
+    char_ngram_log_probs,
     count_words,
     load_lexicon,
     read_lexicon,
+    write_char_model,
     write_lexicon,
 )
 
@@ -32,6 +37,55 @@ def test_real_words_are_left_whole() -> None:
         assert lexicon.split(word) is None, word
 
 
+def test_a_letter_written_only_at_word_ends_marks_the_lost_space() -> None:
+    # ة and ى end words: inside a run they are followed by a lost space, even
+    # between words too rare for the counts to speak for.
+    lexicon = load_lexicon()
+    assert lexicon.split("الجمعيةباحتضانها") == ("الجمعية", "باحتضانها")
+    assert lexicon.split("اضافةإلى") == ("اضافة", "إلى")
+    # ...but ى before a hamza is an old spelling of ئ inside real words.
+    assert lexicon.split("الشاطىء") is None
+
+
+def test_every_lost_space_in_a_run_is_repaired_once() -> None:
+    lexicon = load_lexicon()
+    text = "قالت المملكةالعربيةالسعودية اليوم"
+    repaired, spaces = lexicon.repair(text)
+    assert repaired == "قالت المملكة العربية السعودية اليوم"
+    assert spaces == 2
+    assert lexicon.repair(repaired) == (repaired, 0)
+
+
+def test_rare_inflected_words_are_left_whole() -> None:
+    # Unseen or rare forms of known stems: two doctors (not طبي + بين), the
+    # oldest (not الأ + قدم), and a clitic on a name joined by convention.
+    lexicon = load_lexicon()
+    for word in ("طبيبين", "الأقدم", "وعبدالرحمن", "للإغاثة", "والمقبل"):
+        assert lexicon.split(word) is None, word
+
+
+def test_pairs_never_seen_together_are_split_by_their_spelling() -> None:
+    # None of these pairs is in the lexicon: the words' own counts and the
+    # letter model (no word goes on after سيتم or بنجاح) decide.
+    lexicon = load_lexicon()
+    for left, right in (("سيتم", "العثور"), ("بنجاح", "السياحة"), ("تسمع", "داخل")):
+        assert lexicon.count(f"{left} {right}") == 0
+        assert lexicon.split(left + right) == (left, right)
+
+
+def test_letter_model_scores_word_shapes(tmp_path: Path) -> None:
+    words = ["كتاب", "كتب", "مكتبة", "الكتاب", "باب", "الباب"]
+    log_probs = char_ngram_log_probs(words)
+    path = tmp_path / "chars.tsv.gz"
+    assert write_char_model(log_probs, path) == len(log_probs)
+    lexicon_path = tmp_path / "lexicon.tsv.gz"
+    write_lexicon(count_words([" ".join(words)] * 2), lexicon_path, cuts={})
+    lexicon = read_lexicon(lexicon_path, path)
+    assert lexicon.char_log_probs == pytest.approx(log_probs, abs=0.001)
+    # A seen word is likelier than the same letters run into another word.
+    assert lexicon.spelling_log_prob("الكتاب") > lexicon.spelling_log_prob("الكتابباب")
+
+
 def test_short_and_non_arabic_text_is_untouched() -> None:
     lexicon = load_lexicon()
     assert lexicon.repair("Kerry 3٫5 في") == ("Kerry 3٫5 في", 0)
@@ -40,11 +94,30 @@ def test_short_and_non_arabic_text_is_untouched() -> None:
 def test_lexicon_round_trips_and_counts_pairs(tmp_path: Path) -> None:
     counts = count_words(["قال الرئيس", "قال الرئيس اليوم", "قال الرئيس أمس", "قال الرئيس، أمس"])
     assert counts["قال الرئيس"] == 3
-    assert counts["الرئيس امس"] == 1  # a comma breaks the pair; keys are search forms
+    assert counts["الرئيس أمس"] == 1  # a comma breaks the pair; keys keep the spelling
+    assert count_words(["قَالَ"]) == {"قال": 1}  # diacritics are not counted
     path = tmp_path / "lexicon.tsv.gz"
-    kept = write_lexicon(counts, path)
+    kept = write_lexicon(counts, path, cuts={"الرئيس": 3})
     expected = {k: v for k, v in counts.items() if v >= MIN_STORED_COUNT}
-    assert read_lexicon(path).counts == expected
-    assert kept == len(read_lexicon(path).counts)
+    lexicon = read_lexicon(path)
+    assert {k: lexicon.count(k) for k in counts} == {k: expected.get(k, 0) for k in counts}
+    assert kept == len(expected)
+    assert lexicon.words == Lexicon.from_counts(expected).words
     with gzip.open(path, "rt", encoding="utf-8") as lines:
-        assert lines.readline() == "الرئيس\t4\n"  # most frequent first
+        # Most frequent first, each word with its cut and the words seen after it.
+        assert lines.readline() == "الرئيس\t4\t3\t\n"
+        assert lines.readline() == "قال\t4\t\tالرئيس:3\n"
+    # Stored cuts stand for the decisions of known words (with their letter model).
+    char_path = tmp_path / "chars.tsv.gz"
+    write_char_model(char_ngram_log_probs(lexicon.words), char_path)
+    assert read_lexicon(path, char_path).split("الرئيس") == ("الر", "ئيس")
+
+
+def test_stored_decisions_are_the_models() -> None:
+    # The shipped lexicon's cuts were decided at build time: the model must
+    # still make them, or a rebuild is due.
+    lexicon = load_lexicon()
+    assert lexicon.known_cuts is not None
+    model = Lexicon(lexicon.words, lexicon.followers, char_log_probs=lexicon.char_log_probs)
+    for word in list(lexicon.words)[:3000] + list(lexicon.known_cuts):
+        assert lexicon.split_point(word) == model.split_point(word), word
