@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from hijridate import Gregorian, Hijri
 
-from processors.entities import KeyedToken, keyed_tokens, split_proclitic
+from processors.entities import WORD_KEY_CACHE, split_proclitic
+from processors.tokens import Tokens
 
 RELATIVE_DAYS = {"امس": -1, "اليوم": 0, "غدا": 1, "البارحه": -1}
 # Python's weekday(): Monday is 0.
@@ -86,35 +88,46 @@ class DateMention:
     end: int
 
 
-def extract_dates(text: str, published_at: datetime | None) -> list[DateMention]:
-    """Every date mention in `text`, resolved where the text and publication time allow."""
-    tokens = keyed_tokens(text)
+def extract_dates(
+    text: str, published_at: datetime | None, tokens: Tokens | None = None
+) -> list[DateMention]:
+    """Every date mention in `text`, resolved where the text and publication time allow;
+    `tokens` are its tokens when already made."""
+    tokens = tokens or Tokens.of(text)
     today = published_at.date() if published_at else None
     found = []
-    i = 0
-    while i < len(tokens):
-        mention, i = _date_at(text, tokens, i, today)
+    position = 0
+    for i in tokens.where(_may_start_date):
+        if i < position:
+            continue  # inside the date before
+        mention, position = _date_at(tokens, i, today)
         if mention is not None:
             found.append(mention)
     return found
 
 
-def _date_at(
-    text: str, tokens: Sequence[KeyedToken], i: int, today: date | None
-) -> tuple[DateMention | None, int]:
-    key = _bare(tokens[i].key)
+@lru_cache(maxsize=WORD_KEY_CACHE)
+def _may_start_date(key: str) -> bool:
+    bare = _bare(key)
+    return bare in RELATIVE_DAYS or bare in WEEKDAYS or key.isdigit()
+
+
+def _date_at(tokens: Tokens, i: int, today: date | None) -> tuple[DateMention | None, int]:
+    keys = tokens.keys
+    key = _bare(keys[i])
     if key in RELATIVE_DAYS:
         value = today + timedelta(days=RELATIVE_DAYS[key]) if today else None
-        return _mention(text, tokens, i, i + 1, value), i + 1
+        return _mention(tokens, i, i + 1, value), i + 1
     if key in WEEKDAYS:
-        following = i + 1 < len(tokens) and tokens[i + 1].key in NEXT_WORDS
+        following = i + 1 < len(keys) and keys[i + 1] in NEXT_WORDS
         end = i + 2 if following else i + 1
-        return _mention(text, tokens, i, end, _weekday(today, WEEKDAYS[key], following)), end
-    if tokens[i].key.isdigit() and i + 1 < len(tokens):
-        return _day_month(text, tokens, i, today)
+        return _mention(tokens, i, end, _weekday(today, WEEKDAYS[key], following)), end
+    if keys[i].isdigit() and i + 1 < len(keys):
+        return _day_month(tokens, i, today)
     return None, i + 1
 
 
+@lru_cache(maxsize=WORD_KEY_CACHE)
 def _bare(key: str) -> str:
     clitic, stem = split_proclitic(key)
     return stem if clitic in ("و", "ف", "ب", "ل") and not key.startswith("ال") else key
@@ -128,34 +141,29 @@ def _weekday(today: date | None, weekday: int, following: bool) -> date | None:
     return today - timedelta(days=(today.weekday() - weekday) % 7)
 
 
-def _day_month(
-    text: str, tokens: Sequence[KeyedToken], i: int, today: date | None
-) -> tuple[DateMention | None, int]:
-    day = int(tokens[i].key)
-    month, hijri, end = _month_after(tokens, i + 1)
+def _day_month(tokens: Tokens, i: int, today: date | None) -> tuple[DateMention | None, int]:
+    keys = tokens.keys
+    day = int(keys[i])
+    month, hijri, end = _month_after(keys, i + 1)
     if month is None or not 1 <= day <= 31:
         return None, i + 1
     year = None
-    if (
-        end < len(tokens)
-        and tokens[end].key.isdigit()
-        and MIN_YEAR <= int(tokens[end].key) <= MAX_YEAR
-    ):
-        year = int(tokens[end].key)
+    if end < len(keys) and keys[end].isdigit() and MIN_YEAR <= int(keys[end]) <= MAX_YEAR:
+        year = int(keys[end])
         end += 1
     value = _resolve(day, month, year, hijri, today)
-    return _mention(text, tokens, i, end, value), end
+    return _mention(tokens, i, end, value), end
 
 
-def _month_after(tokens: Sequence[KeyedToken], j: int) -> tuple[int | None, bool, int]:
-    if j >= len(tokens):
+def _month_after(keys: Sequence[str], j: int) -> tuple[int | None, bool, int]:
+    if j >= len(keys):
         return None, False, j
-    pair = (tokens[j].key, tokens[j + 1].key) if j + 1 < len(tokens) else ("", "")
+    pair = (keys[j], keys[j + 1]) if j + 1 < len(keys) else ("", "")
     if pair in TWO_WORD_MONTHS:
         return TWO_WORD_MONTHS[pair], False, j + 2
     if pair in TWO_WORD_HIJRI:
         return TWO_WORD_HIJRI[pair], True, j + 2
-    key = tokens[j].key
+    key = keys[j]
     if key in GREGORIAN_MONTHS:
         return GREGORIAN_MONTHS[key], False, j + 1
     if key in HIJRI_MONTHS:
@@ -201,8 +209,6 @@ def _distance(when: date, today: date) -> int:
     return days * FUTURE_WEIGHT if days > 0 else -days
 
 
-def _mention(
-    text: str, tokens: Sequence[KeyedToken], first: int, end: int, value: date | None
-) -> DateMention:
-    start, stop = tokens[first].start, tokens[end - 1].end
-    return DateMention(text[start:stop], value.isoformat() if value else None, start, stop)
+def _mention(tokens: Tokens, first: int, end: int, value: date | None) -> DateMention:
+    start, stop = tokens.start(first), tokens.end(end - 1)
+    return DateMention(tokens.text[start:stop], value.isoformat() if value else None, start, stop)

@@ -9,7 +9,6 @@ module; this one composes them.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +21,7 @@ from processors.entities import EntityTagger
 from processors.quantities import extract_quantities
 from processors.quotes import extract_quotes
 from processors.stories import StoryIndex
+from processors.tokens import Tokens
 
 NAME = "enrich"
 # 1: entities, quantities, quotes, dates, stories.
@@ -72,13 +72,16 @@ class Enricher:
         text = article.display_text or ""
         sentences = [(s.start, s.end) for s in article.sentences or []] or [(0, len(text))]
         entities = self.tagger.entities(text, sentences)
+        # One tokenization for the three rule passes, folded from the search text.
+        tokens = Tokens.of(text, article.search_text)
+        quantities = extract_quantities(text, tokens)
+        quotes = extract_quotes(text, entities, sentences, tokens)
+        dates = extract_dates(text, article.published_at, tokens)
         return {
-            "entities": [EntityMention(**asdict(e)) for e in entities],
-            "quantities": [QuantityMention(**asdict(q)) for q in extract_quantities(text)],
-            "quotes": [
-                QuoteMention(**asdict(q)) for q in extract_quotes(text, entities, sentences)
-            ],
-            "dates": [DateMention(**asdict(d)) for d in extract_dates(text, article.published_at)],
+            "entities": [EntityMention(**vars(e)) for e in entities],
+            "quantities": [QuantityMention(**vars(q)) for q in quantities],
+            "quotes": [QuoteMention(**vars(q)) for q in quotes],
+            "dates": [DateMention(**vars(d)) for d in dates],
         }
 
     def _story(self, article: Article) -> dict[str, object]:

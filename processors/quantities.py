@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from processors.entities import KeyedToken, keyed_tokens, split_proclitic
+from processors.entities import WORD_KEY_CACHE, split_proclitic
+from processors.tokens import Tokens
 
 # Number words in search form, with their values; plural tens-and-hundreds words
 # (عشرات, مئات) are vague amounts: their value is the lower bound, marked approximate.
@@ -205,18 +207,21 @@ class Quantity:
     end: int
 
 
-def extract_quantities(text: str) -> list[Quantity]:
-    """Every number mention in `text`, left to right."""
-    tokens = keyed_tokens(text)
+def extract_quantities(text: str, tokens: Tokens | None = None) -> list[Quantity]:
+    """Every number mention in `text`, left to right; `tokens` are its tokens when made."""
+    tokens = tokens or Tokens.of(text)
     found = []
-    i = 0
-    while i < len(tokens):
-        quantity, i = _quantity_at(text, tokens, i)
+    position = 0
+    for i in tokens.where(_starts_number):
+        if i < position:
+            continue  # part of the quantity before
+        quantity, position = _quantity_at(tokens, i)
         if quantity is not None:
             found.append(quantity)
     return found
 
 
+@lru_cache(maxsize=WORD_KEY_CACHE)
 def _number_value(key: str) -> tuple[float | None, bool]:
     """(value, vague) of one token key, or (None, False) when it is not a number."""
     if key[:1] in NUMBER_PROCLITICS and key[1:2].isdigit():
@@ -235,53 +240,52 @@ def _number_value(key: str) -> tuple[float | None, bool]:
     return None, False
 
 
-def _quantity_at(text: str, tokens: Sequence[KeyedToken], i: int) -> tuple[Quantity | None, int]:
-    value, vague = _number_value(tokens[i].key)
+@lru_cache(maxsize=WORD_KEY_CACHE)
+def _starts_number(key: str) -> bool:
+    return _number_value(key)[0] is not None
+
+
+def _quantity_at(tokens: Tokens, i: int) -> tuple[Quantity | None, int]:
+    keys = tokens.keys
+    value, vague = _number_value(keys[i])
     if value is None:
         return None, i + 1
     first = i
     j = i + 1
     # Multipliers after the number: 100 ألف, 2.5 مليار.
-    while j < len(tokens) and tokens[j].key in (
-        "مليون",
-        "مليار",
-        "الف",
-        "الاف",
-        "ملايين",
-        "مليارات",
-        "بليون",
-    ):
-        value *= MULTIPLIERS[tokens[j].key]
+    while j < len(keys) and keys[j] in MULTIPLIERS:
+        value *= MULTIPLIERS[keys[j]]
         j += 1
-    while j + 1 < len(tokens) and tokens[j].key.startswith("و") and _is_number_word(tokens[j].key):
-        more, _ = _number_value(tokens[j].key)
+    while j + 1 < len(keys) and keys[j].startswith("و") and _is_number_word(keys[j]):
+        more, _ = _number_value(keys[j])
         value += more or 0
         j += 1
-    if _is_date_or_name(tokens, first, j):
+    if _is_date_or_name(keys, first, j):
         return None, j
-    approx, first = _approximator_before(tokens, first)
+    approx, first = _approximator_before(keys, first)
     unit, kind, j = _unit_after(tokens, j)
+    start, end = tokens.start(first), tokens.end(j - 1)
     quantity = Quantity(
-        text=text[tokens[first].start : tokens[j - 1].end],
+        text=tokens.text[start:end],
         value=value,
         unit=unit,
         approx=approx or vague,
         kind=kind,
-        start=tokens[first].start,
-        end=tokens[j - 1].end,
+        start=start,
+        end=end,
     )
     return quantity, j
 
 
 def _is_number_word(key: str) -> bool:
-    return _number_value(key)[0] is not None and not key[:1].isdigit()
+    return _starts_number(key) and not key[:1].isdigit()
 
 
-def _is_date_or_name(tokens: Sequence[KeyedToken], first: int, after: int) -> bool:
-    lead = first - 1 if first > 0 and tokens[first - 1].key != "(" else first - 2
-    before = tokens[lead].key if lead >= 0 else ""
-    following = tokens[after].key if after < len(tokens) else ""
-    key = tokens[first].key
+def _is_date_or_name(keys: Sequence[str], first: int, after: int) -> bool:
+    lead = first - 1 if first > 0 and keys[first - 1] != "(" else first - 2
+    before = keys[lead] if lead >= 0 else ""
+    following = keys[after] if after < len(keys) else ""
+    key = keys[first]
     if before in IDENTIFIER_LEADS:
         return True
     year_like = key.isdigit() and YEARS[0] <= int(key) <= YEARS[1] and after == first + 1
@@ -295,14 +299,13 @@ def _is_date_or_name(tokens: Sequence[KeyedToken], first: int, after: int) -> bo
     )
 
 
-def _approximator_before(tokens: Sequence[KeyedToken], first: int) -> tuple[bool, int]:
+def _approximator_before(keys: Sequence[str], first: int) -> tuple[bool, int]:
     for phrase in APPROXIMATORS:
         start = first - len(phrase)
         if start < 0:
             continue
-        keys = [t.key for t in tokens[start:first]]
         # The phrase may carry a preposition: لنحو, بحوالي.
-        if keys[1:] == list(phrase[1:]) and keys[0] in _with_clitics(phrase[0]):
+        if keys[start + 1 : first] == list(phrase[1:]) and keys[start] in _with_clitics(phrase[0]):
             return True, start
     return False, first
 
@@ -311,16 +314,18 @@ def _with_clitics(word: str) -> tuple[str, ...]:
     return (word, "ل" + word, "ب" + word, "و" + word, "ف" + word)
 
 
-def _unit_after(tokens: Sequence[KeyedToken], j: int) -> tuple[str | None, str, int]:
-    if j >= len(tokens):
+def _unit_after(tokens: Tokens, j: int) -> tuple[str | None, str, int]:
+    keys = tokens.keys
+    if j >= len(keys):
         return None, "count", j
-    key = tokens[j].key
+    key = keys[j]
     if key in PERCENT_SIGNS:
         return "%", "percent", j + 1
     for phrase in PERCENT_WORDS:
-        if [t.key for t in tokens[j : j + len(phrase)]] == list(phrase):
+        if keys[j : j + len(phrase)] == list(phrase):
             return "%", "percent", j + len(phrase)
-    if not tokens[j].text[:1].isalpha() or key in NOT_UNITS or _is_number_word(key):
+    word = tokens.word(j)
+    if not word[:1].isalpha() or key in NOT_UNITS or _is_number_word(key):
         return None, "count", j
-    kind = "money" if any(key.startswith(c) for c in CURRENCIES) else "count"
-    return tokens[j].text, kind, j + 1
+    kind = "money" if key.startswith(CURRENCIES) else "count"
+    return word, kind, j + 1

@@ -13,10 +13,13 @@ of the speech before it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from processors.entities import Entity, split_proclitic, tokenize, word_key
+from processors.entities import WORD_KEY_CACHE, Entity, split_proclitic
+from processors.tokens import Tokens
 
 # Reporting verbs in search form (past, feminine, present); و/ف may be attached.
 REPORTING_VERBS = frozenset(
@@ -107,6 +110,8 @@ QUOTED_RE = re.compile(r"«([^«»]+)»|\"([^\"\n]+)\"")
 SPEAKER_TYPES = ("PERS", "ORG")
 # An aside between verb and clause (`أكد - في تصريحات … - إن`) names no speaker.
 ASIDE_MARKS = frozenset(("-", "،", ",", "(", "–"))
+# Tokens that end a sentence before any reported clause began.
+SENTENCE_ENDS = frozenset(".؟!")
 # Shorter quoted spans are names or scare quotes (تنظيم «داعش», ب«السخيفة»), not speech.
 MIN_QUOTE_WORDS = 3
 
@@ -131,10 +136,14 @@ class _Speech:
 
 
 def extract_quotes(
-    text: str, entities: Sequence[Entity], sentences: Sequence[tuple[int, int]]
+    text: str,
+    entities: Sequence[Entity],
+    sentences: Sequence[tuple[int, int]],
+    tokens: Tokens | None = None,
 ) -> list[Quote]:
-    """Quoted spans and reported speech in `text`, each with its speaker."""
-    speeches = _speeches(text, entities, sentences)
+    """Quoted spans and reported speech in `text`, each with its speaker; `tokens` are
+    its tokens when already made."""
+    speeches = _speeches(tokens or Tokens.of(text), entities, sentences)
     quotes = []
     claimed: list[tuple[int, int]] = []
     for match in QUOTED_RE.finditer(text):
@@ -178,22 +187,17 @@ def _sentence_end(sentences: Sequence[tuple[int, int]], at: int, default: int) -
 
 
 def _speeches(
-    text: str, entities: Sequence[Entity], sentences: Sequence[tuple[int, int]]
+    tokens: Tokens, entities: Sequence[Entity], sentences: Sequence[tuple[int, int]]
 ) -> list[_Speech]:
-    tokens = list(tokenize(text))
+    sentence_starts = [start for start, _end in sentences]
     speeches: list[_Speech] = []
-    for i, (token, start, _end) in enumerate(tokens):
-        key = word_key(token)
-        clitic, stem = split_proclitic(key)
-        verb = key if key in REPORTING_VERBS else stem if clitic in ("و", "ف") else ""
-        continuing = key in CONTINUING_PARTICIPLES
-        if not continuing and verb not in REPORTING_VERBS:
-            continue
+    for i in tokens.where(_is_speech_word):
         clause = _clause_start(tokens, i)
         if clause is None:
             continue
-        sentence = _sentence_index(sentences, start)
-        if continuing:
+        start = tokens.start(i)
+        sentence = _sentence_index(sentences, sentence_starts, start)
+        if tokens.keys[i] in CONTINUING_PARTICIPLES:
             # The participle carries on the last speaker only right after their words.
             recent = speeches and speeches[-1].sentence >= sentence - 1
             if recent:
@@ -201,9 +205,18 @@ def _speeches(
             else:
                 speaker = _last_person(entities, sentences, sentence - 1)
         else:
-            speaker = _speaker(text, tokens, i, clause, entities, sentences)
+            speaker = _speaker(tokens, i, clause, entities, sentences)
         speeches.append(_Speech(start, clause, speaker, sentence))
     return speeches
+
+
+@lru_cache(maxsize=WORD_KEY_CACHE)
+def _is_speech_word(key: str) -> bool:
+    """A reporting verb, with or without و/ف, or a participle carrying on someone's words."""
+    if key in REPORTING_VERBS or key in CONTINUING_PARTICIPLES:
+        return True
+    clitic, stem = split_proclitic(key)
+    return clitic in ("و", "ف") and stem in REPORTING_VERBS
 
 
 def _last_person(
@@ -217,43 +230,42 @@ def _last_person(
     return (people[-1].canonical, "PERS") if people else None
 
 
-def _sentence_index(sentences: Sequence[tuple[int, int]], at: int) -> int:
-    return next(
-        (i for i, (start, end) in enumerate(sentences) if start <= at < end), len(sentences)
-    )
+def _sentence_index(sentences: Sequence[tuple[int, int]], starts: Sequence[int], at: int) -> int:
+    """The index of the sentence holding offset `at`, len(sentences) when none does."""
+    i = bisect_right(starts, at) - 1
+    return i if i >= 0 and at < sentences[i][1] else len(sentences)
 
 
-def _clause_start(tokens: Sequence[tuple[str, int, int]], verb: int) -> int | None:
+def _clause_start(tokens: Tokens, verb: int) -> int | None:
     """Where the reported words begin: after the first أن/إن within the next words."""
     depth = 0
-    for token, _start, end in tokens[verb + 1 : verb + 40]:
-        if token == "-":
+    for i in range(verb + 1, min(verb + 40, len(tokens))):
+        key = tokens.keys[i]
+        if key == "-":
             depth ^= 1
             continue
         if depth:
             continue
-        key = word_key(token)
         if key in COMPLEMENTIZERS:
-            return end + 1
-        if token in ".؟!":
+            return tokens.end(i) + 1
+        if key in SENTENCE_ENDS:
             return None
-        if token in ("«", ":"):
-            return end
+        if key in ("«", ":"):
+            return tokens.end(i)
     return None
 
 
 def _speaker(
-    text: str,
-    tokens: Sequence[tuple[str, int, int]],
+    tokens: Tokens,
     verb: int,
     clause: int,
     entities: Sequence[Entity],
     sentences: Sequence[tuple[int, int]],
 ) -> tuple[str, str] | None:
-    verb_start, verb_end = tokens[verb][1], tokens[verb][2]
+    verb_start, verb_end = tokens.spans[verb]
     subject_end = _subject_end(tokens, verb, clause)
     after = [e for e in entities if verb_end <= e.start < subject_end and e.type in SPEAKER_TYPES]
-    source = _unnamed_source(text, tokens, verb, clause)
+    source = _unnamed_source(tokens, verb, clause)
     if after and (source is None or after[0].start < source[2]):
         chosen = _prefer_person(after)
         return chosen.canonical, chosen.type
@@ -271,10 +283,11 @@ def _speaker(
     return None
 
 
-def _subject_end(tokens: Sequence[tuple[str, int, int]], verb: int, clause: int) -> int:
+def _subject_end(tokens: Tokens, verb: int, clause: int) -> int:
     """Where the subject after a verb can end: at a dash or comma aside, or the clause."""
-    for token, start, _end in tokens[verb + 1 :]:
-        if start >= clause or token in ASIDE_MARKS:
+    for i in range(verb + 1, len(tokens)):
+        start = tokens.start(i)
+        if start >= clause or tokens.keys[i] in ASIDE_MARKS:
             return min(start, clause)
     return clause
 
@@ -284,19 +297,21 @@ def _prefer_person(candidates: Sequence[Entity]) -> Entity:
     return next((e for e in candidates if e.type == "PERS"), candidates[0])
 
 
-def _unnamed_source(
-    text: str, tokens: Sequence[tuple[str, int, int]], verb: int, clause: int
-) -> tuple[str, int, int] | None:
+def _unnamed_source(tokens: Tokens, verb: int, clause: int) -> tuple[str, int, int] | None:
     for i in range(verb + 1, min(verb + 4, len(tokens))):
-        if tokens[i][1] >= clause:
+        if tokens.start(i) >= clause:
             return None
-        if word_key(tokens[i][0]) in SOURCE_HEADS:
+        if tokens.keys[i] in SOURCE_HEADS:
             last = i
             for j in range(i + 1, min(i + 1 + MAX_SOURCE_WORDS, len(tokens))):
-                key = word_key(tokens[j][0])
-                if tokens[j][1] >= clause or key in COMPLEMENTIZERS or not tokens[j][0].isalpha():
+                key = tokens.keys[j]
+                if (
+                    tokens.start(j) >= clause
+                    or key in COMPLEMENTIZERS
+                    or not tokens.word(j).isalpha()
+                ):
                     break
                 last = j
-            start, end = tokens[i][1], tokens[last][2]
-            return text[start:end], start, end
+            start, end = tokens.start(i), tokens.end(last)
+            return tokens.text[start:end], start, end
     return None
