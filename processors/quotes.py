@@ -73,8 +73,19 @@ REPORTING_VERBS = frozenset(
         "رأي",
         "راي",
         "رات",
+        "يري",
+        "تري",
+        "يفيد",
+        "تفيد",
+        "يصرح",
+        "تصرح",
+        "ابلغ",
+        "ابلغت",
     )
 )
+# Reporting verbs that also open the paper's own asides (`يذكر أن`: it is worth
+# recalling that): speech only when someone is named as saying it.
+IMPERSONAL_VERBS = frozenset(("يذكر", "ويذكر"))
 # Participles that carry on the previous speaker's words.
 CONTINUING_PARTICIPLES = frozenset(
     (
@@ -98,12 +109,14 @@ CONTINUING_PARTICIPLES = frozenset(
         "قائله",
     )
 )
-COMPLEMENTIZERS = frozenset(("ان", "بان", "انه", "انها", "انهم"))
+COMPLEMENTIZERS = frozenset(("ان", "بان", "انه", "انها", "انهم", "بانه", "بانها", "بانهم"))
 # Words that open an unnamed source, and how many words after them belong to it.
 SOURCE_HEADS = frozenset(
     ("مصدر", "مصادر", "مسؤول", "مسؤولون", "متحدث", "مراقبون", "شهود", "ناشطون", "خبراء", "مصدرا")
 )
 MAX_SOURCE_WORDS = 4
+# Longest speaker taken from the words after the verb when no entity is there.
+MAX_SUBJECT_WORDS = 5
 # Within this many characters before a quote mark, a reporting verb claims it.
 QUOTE_REACH = 250
 QUOTED_RE = re.compile(r"«([^«»]+)»|\"([^\"\n]+)\"")
@@ -112,6 +125,16 @@ SPEAKER_TYPES = ("PERS", "ORG")
 ASIDE_MARKS = frozenset(("-", "،", ",", "(", "–"))
 # Tokens that end a sentence before any reported clause began.
 SENTENCE_ENDS = frozenset(".؟!")
+# A quoted span no reporting verb claims is speech only when this long; shorter
+# ones are names and titles (`«قناة السويس الجديدة»`, `«فلسطين حرية وثقافة»`).
+MIN_UNCLAIMED_QUOTE_WORDS = 6
+# Letters written onto a guillemet that opens a name, not speech: ل«الشرق الأوسط».
+NAME_CLITICS = frozenset("لبوف")
+# Words that end a speaker's name and begin where or when he spoke.
+SUBJECT_ENDS = frozenset(
+    ("في", "فيه", "فيها", "له", "لها", "خلال", "عبر", "امس", "اليوم", "ل", "عن", "الي", "علي")
+    + ("لدي", "هذا", "هذه", "ذلك", "تلك")
+)
 # Shorter quoted spans are names or scare quotes (تنظيم «داعش», ب«السخيفة»), not speech.
 MIN_QUOTE_WORDS = 3
 
@@ -122,7 +145,7 @@ class Quote:
 
     text: str
     speaker: str | None
-    speaker_type: str | None  # PERS, ORG, source or None
+    speaker_type: str | None  # PERS, ORG, source, subject or None
     start: int
     end: int
 
@@ -144,21 +167,35 @@ def extract_quotes(
     """Quoted spans and reported speech in `text`, each with its speaker; `tokens` are
     its tokens when already made."""
     speeches = _speeches(tokens or Tokens.of(text), entities, sentences)
+    reported = [
+        (speech, _sentence_end(sentences, speech.clause_start, len(text))) for speech in speeches
+    ]
     quotes = []
     claimed: list[tuple[int, int]] = []
     for match in QUOTED_RE.finditer(text):
-        if len(match.group().split()) < MIN_QUOTE_WORDS:
+        words = len(match.group().split())
+        if words < MIN_QUOTE_WORDS or _inside_reported(reported, match.start()):
             continue
         speech = _speech_before(speeches, match.start())
+        if speech is None and words < MIN_UNCLAIMED_QUOTE_WORDS:
+            continue
         quotes.append(_quote(text, match.start() + 1, match.end() - 1, speech))
         claimed.append((match.start(), match.end()))
-    for speech in speeches:
+    clauses_seen: set[int] = set()
+    for speech, end in reported:
         if any(speech.verb_start <= start <= speech.clause_start + 3 for start, _ in claimed):
             continue
-        end = _sentence_end(sentences, speech.clause_start, len(text))
+        if speech.clause_start in clauses_seen:
+            continue  # two verbs reaching the same أن: one quote
+        clauses_seen.add(speech.clause_start)
         if end - speech.clause_start > 1:
             quotes.append(_quote(text, speech.clause_start, end, speech))
     return sorted(quotes, key=lambda q: q.start)
+
+
+def _inside_reported(reported: Sequence[tuple[_Speech, int]], at: int) -> bool:
+    """Whether a quoted span at `at` lies within a reported clause: the clause has it."""
+    return any(speech.clause_start + 3 < at < end for speech, end in reported)
 
 
 def _quote(text: str, start: int, end: int, speech: _Speech | None) -> Quote:
@@ -197,15 +234,19 @@ def _speeches(
             continue
         start = tokens.start(i)
         sentence = _sentence_index(sentences, sentence_starts, start)
+        recent = (
+            speeches[-1].speaker if speeches and speeches[-1].sentence >= sentence - 1 else None
+        )
         if tokens.keys[i] in CONTINUING_PARTICIPLES:
             # The participle carries on the last speaker only right after their words.
-            recent = speeches and speeches[-1].sentence >= sentence - 1
-            if recent:
-                speaker = speeches[-1].speaker
-            else:
-                speaker = _last_person(entities, sentences, sentence - 1)
+            speaker = recent or _last_person(entities, sentences, sentence, start)
+        elif recent and _no_subject(tokens, i):
+            # No subject (`وقال: إن`, `وأضاف أن`): the one who spoke just before.
+            speaker = recent
         else:
             speaker = _speaker(tokens, i, clause, entities, sentences)
+        if speaker is None and tokens.keys[i] in IMPERSONAL_VERBS:
+            continue
         speeches.append(_Speech(start, clause, speaker, sentence))
     return speeches
 
@@ -220,14 +261,18 @@ def _is_speech_word(key: str) -> bool:
 
 
 def _last_person(
-    entities: Sequence[Entity], sentences: Sequence[tuple[int, int]], index: int
+    entities: Sequence[Entity], sentences: Sequence[tuple[int, int]], index: int, before: int
 ) -> tuple[str, str] | None:
-    """The last person named in sentence `index`: who a participle after it speaks for."""
-    if not 0 <= index < len(sentences):
-        return None
-    start, end = sentences[index]
-    people = [e for e in entities if start <= e.start < end and e.type == "PERS"]
-    return (people[-1].canonical, "PERS") if people else None
+    """The last person named before offset `before` in sentence `index`, else in the
+    sentence before it: who a participle with no speech before it speaks for."""
+    for sentence in (index, index - 1):
+        if not 0 <= sentence < len(sentences):
+            continue
+        start, end = sentences[sentence]
+        people = [e for e in entities if start <= e.start < min(end, before) and e.type == "PERS"]
+        if people:
+            return people[-1].canonical, "PERS"
+    return None
 
 
 def _sentence_index(sentences: Sequence[tuple[int, int]], starts: Sequence[int], at: int) -> int:
@@ -250,7 +295,7 @@ def _clause_start(tokens: Tokens, verb: int) -> int | None:
             return tokens.end(i) + 1
         if key in SENTENCE_ENDS:
             return None
-        if key in ("«", ":"):
+        if key == ":" or (key == "«" and tokens.keys[i - 1] not in NAME_CLITICS):
             return tokens.end(i)
     return None
 
@@ -271,6 +316,9 @@ def _speaker(
         return chosen.canonical, chosen.type
     if source is not None:
         return source[0], "source"
+    subject = _subject_words(tokens, verb, subject_end)
+    if subject is not None:
+        return subject, "subject"
     sentence_start = max((s for s, _e in sentences if s <= verb_start), default=0)
     before = [
         e
@@ -290,6 +338,28 @@ def _subject_end(tokens: Tokens, verb: int, clause: int) -> int:
         if start >= clause or tokens.keys[i] in ASIDE_MARKS:
             return min(start, clause)
     return clause
+
+
+def _no_subject(tokens: Tokens, verb: int) -> bool:
+    """Whether the verb is followed straight by its clause or by where it was said."""
+    after = tokens.keys[verb + 1] if verb + 1 < len(tokens) else ""
+    return after in COMPLEMENTIZERS or after in SUBJECT_ENDS or after in (":", "«", "،", ",")
+
+
+def _subject_words(tokens: Tokens, verb: int, subject_end: int) -> str | None:
+    """The words after the verb up to where or when it was said (`أكدت الهيئة
+    السعودية للمهندسين أن`): a speaker the entity tagger did not name."""
+    last = None
+    for i in range(verb + 1, min(verb + 1 + MAX_SUBJECT_WORDS, len(tokens))):
+        key = tokens.keys[i]
+        if tokens.start(i) >= subject_end or key in SUBJECT_ENDS or key in COMPLEMENTIZERS:
+            break
+        if not tokens.word(i).isalpha():
+            break
+        last = i
+    if last is None:
+        return None
+    return tokens.text[tokens.start(verb + 1) : tokens.end(last)]
 
 
 def _prefer_person(candidates: Sequence[Entity]) -> Entity:
