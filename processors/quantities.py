@@ -68,6 +68,27 @@ UNITS = {
     "الفين": 2000,
     "مليون": 10**6,
     "مليار": 10**9,
+    # Duals: مليوني دولار is two million dollars.
+    "مليونان": 2 * 10**6,
+    "مليونين": 2 * 10**6,
+    "مليوني": 2 * 10**6,
+    "ملياران": 2 * 10**9,
+    "مليارين": 2 * 10**9,
+    "ملياري": 2 * 10**9,
+    # After the counted noun, with the article: الديانات الثلاث.
+    "الثلاث": 3,
+    "الثلاثه": 3,
+    "الاربع": 4,
+    "الاربعه": 4,
+    "الخمس": 5,
+    "الخمسه": 5,
+    "التسع": 9,
+    "التسعه": 9,
+    "العشر": 10,
+    "العشره": 10,
+    # Fractions, mostly before a multiplier: نصف مليون دولار.
+    "نصف": 0.5,
+    "ثلث": 1 / 3,
 }
 VAGUE = {
     "عشرات": 10,
@@ -78,6 +99,10 @@ VAGUE = {
     "مليارات": 10**9,
     "بضعه": 3,
     "بضع": 3,
+    "العشرات": 10,
+    "المئات": 100,
+    "الالاف": 1000,
+    "الملايين": 10**6,
 }
 # Words that multiply the number before them: `100 ألف` is 100000.
 MULTIPLIERS = {
@@ -147,7 +172,41 @@ IDENTIFIER_LEADS = frozenset(
         "القرار",
         "الجزء",
         "اوسلو",
+        "رقمها",
+        "رقمه",
+        "الرتبه",
+        "المرتبه",
+        "القسم",
+        "جزء",
+        "مشهد",
+        "الحلقه",
+        "المواد",
+        "عدد",
     )
+)
+# Marks after a number that make it a label or a list item, not an amount: رجل 1 :
+LABEL_MARKS = frozenset((":", "."))
+# Ordinal words that `عشر` completes (الثاني عشر): the number is a rank.
+ORDINAL_TENS_LEADS = frozenset(
+    ("الحادي", "الثاني", "الثالث", "الرابع", "الخامس", "السادس", "السابع", "الثامن", "التاسع")
+    + ("الحاديه", "الثانيه", "الثالثه", "الرابعه", "الخامسه", "السادسه", "السابعه")
+    + ("الثامنه", "التاسعه")
+)
+# `واحد من` is one of several, `كل واحد` each one: pronouns, not amounts.
+ONE_OF_NEXT = frozenset(("من", "منهم", "منهن", "منها"))
+ONE_OF_BEFORE = frozenset(("كل", "لكل", "وكل"))
+# Words after a year that say it is one: 1348 هجري.
+YEAR_MARKS = frozenset(("هجري", "هجريه", "ه", "هـ", "م", "ميلادي", "ميلاديه"))
+# Hijri years: alone in brackets they are dates (1332).
+HIJRI_YEARS = (1300, 1500)
+# Words joining the two ends of a range of days: 13 وحتى 15 تشرين الثاني.
+RANGE_WORDS = frozenset(("الي", "حتي", "وحتي", "-"))
+# Units of time: a number of them is a duration, its own kind.
+TIME_UNITS = frozenset(
+    ("ثانيه", "ثوان", "ثواني", "دقيقه", "دقائق", "دقيقتين", "ساعه", "ساعات", "ساعتين", "يوم")
+    + ("يوما", "ايام", "يومين", "اسبوع", "اسابيع", "اسبوعين", "شهر", "اشهر", "شهور", "شهرا")
+    + ("شهرين", "سنه", "سنوات", "سنين", "سنتين", "عام", "عاما", "اعوام", "عامين", "عقد")
+    + ("عقود", "قرن", "قرون")
 )
 DATE_LEAD_WORDS = ("عام", "العام", "سنه", "السنه", "لعام", "منذ")
 MONTHS = frozenset(
@@ -202,7 +261,7 @@ class Quantity:
     value: float | None
     unit: str | None
     approx: bool
-    kind: str  # count, money or percent
+    kind: str  # count, money, percent or duration
     start: int
     end: int
 
@@ -282,20 +341,58 @@ def _is_number_word(key: str) -> bool:
 
 
 def _is_date_or_name(keys: Sequence[str], first: int, after: int) -> bool:
+    """Whether the number at `first` names a day, year, rank, label or item, not an amount."""
     lead = first - 1 if first > 0 and keys[first - 1] != "(" else first - 2
     before = keys[lead] if lead >= 0 else ""
     following = keys[after] if after < len(keys) else ""
     key = keys[first]
-    if before in IDENTIFIER_LEADS:
+    if before in IDENTIFIER_LEADS or _is_rank_or_pronoun(keys, first, after):
+        return True
+    if key.isdigit() and (following in LABEL_MARKS or following == ")") and _opens_line(keys, lead):
+        return True  # a list item: 1. or 2)
+    if key.isdigit() and following in YEAR_MARKS:
         return True
     year_like = key.isdigit() and YEARS[0] <= int(key) <= YEARS[1] and after == first + 1
+    bracketed_hijri = (
+        key.isdigit()
+        and HIJRI_YEARS[0] <= int(key) <= HIJRI_YEARS[1]
+        and keys[first - 1 : first] == ["("]
+        and following == ")"
+    )
     return (
         split_proclitic(following)[1] in MONTHS
         or following in MONTHS
         or before in DATE_LEAD_WORDS
         or before in DATE_SEPARATORS
         or following in DATE_SEPARATORS
+        or bracketed_hijri
+        or _starts_day_range(keys, after)
         or (year_like and following not in PERCENT_SIGNS and not following.startswith(CURRENCIES))
+        or (key.isdigit() and following == ":" and before not in ("", "."))
+    )
+
+
+def _opens_line(keys: Sequence[str], lead: int) -> bool:
+    return lead < 0 or keys[lead] in (".", ":", "،")
+
+
+def _is_rank_or_pronoun(keys: Sequence[str], first: int, after: int) -> bool:
+    """الثاني عشر is a rank; واحد من and كل واحد are pronouns."""
+    before = keys[first - 1] if first > 0 else ""
+    following = keys[after] if after < len(keys) else ""
+    if keys[first] in ("عشر", "عشره") and before in ORDINAL_TENS_LEADS:
+        return True
+    one = _number_value(keys[first])[0] == 1 and not keys[first][:1].isdigit()
+    return one and (following in ONE_OF_NEXT or before in ONE_OF_BEFORE)
+
+
+def _starts_day_range(keys: Sequence[str], after: int) -> bool:
+    """Whether a range word and a day of a month follow: 13 وحتى 15 تشرين."""
+    if after + 2 >= len(keys) or keys[after] not in RANGE_WORDS:
+        return False
+    following = keys[after + 2]
+    return keys[after + 1].isdigit() and (
+        following in MONTHS or split_proclitic(following)[1] in MONTHS
     )
 
 
@@ -327,5 +424,20 @@ def _unit_after(tokens: Tokens, j: int) -> tuple[str | None, str, int]:
     word = tokens.word(j)
     if not word[:1].isalpha() or key in NOT_UNITS or _is_number_word(key):
         return None, "count", j
-    kind = "money" if key.startswith(CURRENCIES) else "count"
+    if key.startswith(CURRENCIES):
+        kind = "money"
+    elif key in TIME_UNITS or split_proclitic(key)[1] in TIME_UNITS:
+        kind = "duration"
+    else:
+        kind = "count"
     return word, kind, j + 1
+
+
+def number_span(quantity: Quantity) -> tuple[int, int]:
+    """Offsets of the number alone in a quantity (`100 ألف` of `لنحو 100 ألف مدني`):
+    what corpora that leave out the counted noun and the approximator mark."""
+    tokens = Tokens.of(quantity.text)
+    numbers = [i for i, key in enumerate(tokens.keys) if _starts_number(key) or key in MULTIPLIERS]
+    if not numbers:
+        return quantity.start, quantity.end
+    return quantity.start + tokens.start(numbers[0]), quantity.start + tokens.end(numbers[-1])

@@ -145,7 +145,7 @@ class Quote:
 
     text: str
     speaker: str | None
-    speaker_type: str | None  # PERS, ORG, source, subject or None
+    speaker_type: str | None  # PERS, ORG, source, or None (untyped or unknown)
     start: int
     end: int
 
@@ -154,7 +154,7 @@ class Quote:
 class _Speech:
     verb_start: int
     clause_start: int
-    speaker: tuple[str, str] | None
+    speaker: tuple[str, str | None] | None
     sentence: int
 
 
@@ -262,7 +262,7 @@ def _is_speech_word(key: str) -> bool:
 
 def _last_person(
     entities: Sequence[Entity], sentences: Sequence[tuple[int, int]], index: int, before: int
-) -> tuple[str, str] | None:
+) -> tuple[str, str | None] | None:
     """The last person named before offset `before` in sentence `index`, else in the
     sentence before it: who a participle with no speech before it speaks for."""
     for sentence in (index, index - 1):
@@ -306,7 +306,7 @@ def _speaker(
     clause: int,
     entities: Sequence[Entity],
     sentences: Sequence[tuple[int, int]],
-) -> tuple[str, str] | None:
+) -> tuple[str, str | None] | None:
     verb_start, verb_end = tokens.spans[verb]
     subject_end = _subject_end(tokens, verb, clause)
     after = [e for e in entities if verb_end <= e.start < subject_end and e.type in SPEAKER_TYPES]
@@ -318,7 +318,7 @@ def _speaker(
         return source[0], "source"
     subject = _subject_words(tokens, verb, subject_end)
     if subject is not None:
-        return subject, "subject"
+        return subject, None
     sentence_start = max((s for s, _e in sentences if s <= verb_start), default=0)
     before = [
         e
