@@ -397,6 +397,8 @@ def _starts_day_range(keys: Sequence[str], after: int) -> bool:
 
 
 def _approximator_before(keys: Sequence[str], first: int) -> tuple[bool, int]:
+    if first == 0 or keys[first - 1] not in _approximator_ends():
+        return False, first  # the common case, decided by one look-up
     for phrase in APPROXIMATORS:
         start = first - len(phrase)
         if start < 0:
@@ -405,6 +407,15 @@ def _approximator_before(keys: Sequence[str], first: int) -> tuple[bool, int]:
         if keys[start + 1 : first] == list(phrase[1:]) and keys[start] in _with_clitics(phrase[0]):
             return True, start
     return False, first
+
+
+@lru_cache(maxsize=1)
+def _approximator_ends() -> frozenset[str]:
+    """Every word an approximator can end with, its preposition included."""
+    ends: set[str] = set()
+    for phrase in APPROXIMATORS:
+        ends.update(_with_clitics(phrase[0]) if len(phrase) == 1 else (phrase[-1],))
+    return frozenset(ends)
 
 
 def _with_clitics(word: str) -> tuple[str, ...]:

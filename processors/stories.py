@@ -22,6 +22,7 @@ import heapq
 import logging
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -112,21 +113,33 @@ class StoryIndex:
         # only at what leaves the window, never at the whole index.
         self._expiry: list[tuple[float, str]] = []
         self._newest = 0.0
+        # Hashes of the words seen: news repeats its vocabulary from one article to the next.
+        self._word_hashes: dict[str, int] = {}
         self._forget_other_signatures()
         self._load()
 
-    def assign(self, article_id: str, search_text: str, at: datetime) -> StoryMatch | None:
-        """The story and copy links of one article; None when its text is too short to judge."""
+    def assign(
+        self,
+        article_id: str,
+        search_text: str,
+        at: datetime,
+        keys: Sequence[str] | None = None,
+    ) -> StoryMatch | None:
+        """The story and copy links of one article; None when its text is too short to judge.
+
+        `keys` are the tokens of `search_text` when already made (the enrich step
+        shares its tokenization); without them the text is tokenized here.
+        """
         with self._lock:
             known = self._db.execute(
                 "SELECT story_id, duplicate_of FROM story_articles WHERE id = ?", (article_id,)
             ).fetchone()
             if known:
                 return StoryMatch(known[0], known[1])
-            words = content_words(search_text)
+            words = content_words(search_text) if keys is None else content_keys(keys)
             if len(words) < MIN_WORDS:
                 return None
-            shingles, content = signatures(words)
+            shingles, content = signatures(words, self._word_hashes)
             when = at.timestamp()
             self._newest = max(self._newest, when)
             self._expire()
@@ -246,13 +259,21 @@ class StoryIndex:
 
 def content_words(search_text: str) -> list[str]:
     """The words of a search text that can tell one story from another, in order."""
-    tokens = TOKEN_RE.findall(search_text.replace(TATWEEL, ""))
-    return [word for word in tokens if len(word) >= MIN_CONTENT_WORD and word.isalpha()]
+    return content_keys(TOKEN_RE.findall(search_text.replace(TATWEEL, "")))
 
 
-def signatures(words: list[str]) -> tuple[LeanMinHash, LeanMinHash]:
-    """MinHash signatures of the word shingles and of the distinct words."""
-    hashes = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
+def content_keys(keys: Sequence[str]) -> list[str]:
+    """The content words among token keys (search forms), in order."""
+    return [word for word in keys if len(word) >= MIN_CONTENT_WORD and word.isalpha()]
+
+
+def signatures(
+    words: list[str], known: dict[str, int] | None = None
+) -> tuple[LeanMinHash, LeanMinHash]:
+    """MinHash signatures of the word shingles and of the distinct words; `known`
+    is a table of word hashes kept from one article to the next."""
+    table = add_word_hashes({} if known is None else known, words)
+    hashes = np.fromiter(map(table.__getitem__, words), np.uint64, len(words))
     span = len(words) - SHINGLE + 1
     shingles = np.zeros(max(span, 0), dtype=np.uint64)
     for offset, multiplier in enumerate(SHINGLE_MIX):
@@ -261,10 +282,16 @@ def signatures(words: list[str]) -> tuple[LeanMinHash, LeanMinHash]:
     return _minhash(np.unique(shingles)), _minhash(np.unique(hashes))
 
 
-@lru_cache(maxsize=WORD_HASH_CACHE)
-def _word_hash(word: str) -> int:
-    digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+def add_word_hashes(known: dict[str, int], words: list[str]) -> dict[str, int]:
+    """`known` with every word of `words` in it: new words are hashed once, known
+    ones cost a dict look-up (less than a cached call per word); emptied when it
+    grows past WORD_HASH_CACHE."""
+    if len(known) > WORD_HASH_CACHE:
+        known.clear()
+    for word in set(words).difference(known):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        known[word] = int.from_bytes(digest, "little")
+    return known
 
 
 def _minhash(hashes: np.ndarray) -> LeanMinHash:
