@@ -22,12 +22,13 @@ TATWEEL = "\u0640"
 class Tokens:
     """Token keys and offsets of one display text; built by `Tokens.of`, never fails on text."""
 
-    __slots__ = ("text", "keys", "spans")
+    __slots__ = ("text", "keys", "spans", "_distinct")
 
     def __init__(self, text: str, keys: list[str], spans: list[tuple[int, int]]) -> None:
         self.text = text
         self.keys = keys
         self.spans = spans
+        self._distinct: frozenset[str] | None = None
 
     @classmethod
     def of(cls, text: str, search_text: str | None = None) -> Tokens:
@@ -53,7 +54,11 @@ class Tokens:
     def where(self, is_candidate: Callable[[str], bool]) -> list[int]:
         """Indices of the tokens whose key passes `is_candidate` (best a cached function):
         the rules then look only at these, not at every token."""
-        return list(compress(range(len(self.keys)), map(is_candidate, self.keys)))
+        if self._distinct is None:
+            self._distinct = frozenset(self.keys)
+        # Each distinct word is judged once; then one set look-up per token.
+        chosen = set(filter(is_candidate, self._distinct))
+        return list(compress(range(len(self.keys)), map(chosen.__contains__, self.keys)))
 
 
 def _aligned_keys(text: str, search_text: str | None, count: int) -> list[str]:
