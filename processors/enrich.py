@@ -9,7 +9,6 @@ module; this one composes them.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -22,10 +21,12 @@ from processors.entities import EntityTagger
 from processors.quantities import extract_quantities
 from processors.quotes import extract_quotes
 from processors.stories import StoryIndex
+from processors.tokens import Tokens
 
 NAME = "enrich"
 # 1: entities, quantities, quotes, dates, stories.
-VERSION = "1"
+# 2: durations, relative days with their weekday, untagged speakers, stories hashed per word.
+VERSION = "2"
 DEFAULT_STORIES_PATH = Path("data/stories.sqlite")
 
 
@@ -64,28 +65,37 @@ class Enricher:
         """The article with its extractions added; see the module docstring."""
         if article.display_text is None:
             raise InvalidArticle("no display_text: the article has not been normalized")
-        update = self.extract(article) if article.is_arabic is not False else _nothing_found()
-        update.update(self._story(article))
+        if article.is_arabic is False:
+            update, tokens = _nothing_found(), None
+        else:
+            # One tokenization for the rule passes and the story fingerprints.
+            tokens = Tokens.of(article.display_text, article.search_text)
+            update = self.extract(article, tokens)
+        update.update(self._story(article, tokens))
         return article.model_copy(update=update)
 
-    def extract(self, article: Article) -> dict[str, object]:
+    def extract(self, article: Article, tokens: Tokens | None = None) -> dict[str, object]:
+        """Entities, quantities, quotes and dates; `tokens` are the display text's when made."""
         text = article.display_text or ""
         sentences = [(s.start, s.end) for s in article.sentences or []] or [(0, len(text))]
         entities = self.tagger.entities(text, sentences)
+        tokens = tokens or Tokens.of(text, article.search_text)
+        quantities = extract_quantities(text, tokens)
+        quotes = extract_quotes(text, entities, sentences, tokens)
+        dates = extract_dates(text, article.published_at, tokens)
         return {
-            "entities": [EntityMention(**asdict(e)) for e in entities],
-            "quantities": [QuantityMention(**asdict(q)) for q in extract_quantities(text)],
-            "quotes": [
-                QuoteMention(**asdict(q)) for q in extract_quotes(text, entities, sentences)
-            ],
-            "dates": [DateMention(**asdict(d)) for d in extract_dates(text, article.published_at)],
+            "entities": [EntityMention(**vars(e)) for e in entities],
+            "quantities": [QuantityMention(**vars(q)) for q in quantities],
+            "quotes": [QuoteMention(**vars(q)) for q in quotes],
+            "dates": [DateMention(**vars(d)) for d in dates],
         }
 
-    def _story(self, article: Article) -> dict[str, object]:
+    def _story(self, article: Article, tokens: Tokens | None) -> dict[str, object]:
         if self.stories is None:
             return {}
         at = article.published_at or article.fetched_at
-        match = self.stories.assign(article.id, article.search_text or "", at)
+        keys = tokens.keys if tokens is not None else None
+        match = self.stories.assign(article.id, article.search_text or "", at, keys)
         if match is None:
             return {}
         return {"story_id": match.story_id, "duplicate_of": match.duplicate_of}

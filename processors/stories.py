@@ -8,20 +8,33 @@ are confirmed by estimated Jaccard similarity. Only articles within a time
 window of each other are compared; the signatures and story ids are kept in
 SQLite, so the grouping survives a restart and a replayed article gets the
 same answer it got the first time.
+
+Each word is hashed once (a stable 64-bit BLAKE2b digest, cached: news repeats
+its vocabulary) and a shingle's hash is mixed from its words' hashes, so no
+shingle string is built or hashed. Expiry pops the oldest articles off a heap
+of their times instead of scanning every fingerprint for each new article.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+import logging
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from processors.entities import tokenize, word_key
+from processors.entities import TOKEN_RE
+
+log = logging.getLogger(__name__)
 
 # 128 permutations keep the Jaccard estimate within about ±0.09 (one sigma).
 NUM_PERM = 128
@@ -32,14 +45,23 @@ DUPLICATE_THRESHOLD = 0.6
 # those mistakes but loses a quarter of the true pairs (benchmarks/story-pairs.tsv).
 STORY_THRESHOLD = 0.35
 SHINGLE = 3
+# Odd multipliers that mix the hashes of a shingle's words into one: the order
+# of the words counts, and distinct shingles collide no more than random values.
+SHINGLE_MIX = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 1)
 # Words this short are mostly particles and prepositions: no evidence of a story.
 MIN_CONTENT_WORD = 3
 # Texts with fewer content words than this are too short to call anything a copy.
 MIN_WORDS = 20
 DEFAULT_WINDOW = timedelta(days=3)
 SEED = 1
-# Stored signatures are only comparable under the hashing scheme that made them.
+# datasketch's 64-bit affine permutations: a collision-free map of 64-bit hashes.
 SCHEME = "affine64"
+# Stored signatures are only comparable with new ones made the same way; a file
+# written another way keeps its answers for replays but is not matched against.
+SIGNATURES = f"blake2b-words/shingle{SHINGLE}/{SCHEME}/{NUM_PERM}/seed{SEED}"
+# Distinct words kept hashed in memory; a day of news has far fewer.
+WORD_HASH_CACHE = 500_000
+TATWEEL = "\u0640"
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,15 @@ class StoryMatch:
 
     story_id: str
     duplicate_of: str | None
+
+
+class _Indexed(NamedTuple):
+    """What the index keeps of one original article."""
+
+    shingles: LeanMinHash
+    content: LeanMinHash
+    story_id: str
+    at: float
 
 
 class StoryIndex:
@@ -70,60 +101,84 @@ class StoryIndex:
             " story_id TEXT NOT NULL, duplicate_of TEXT, shingles BLOB, words BLOB)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS story_articles_at ON story_articles (at)")
-        self._window = window
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS story_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        self._window = window.total_seconds()
         self._lock = threading.Lock()
         self._copies = MinHashLSH(threshold=DUPLICATE_THRESHOLD, num_perm=NUM_PERM)
         self._stories = MinHashLSH(threshold=STORY_THRESHOLD, num_perm=NUM_PERM)
-        self._signatures: dict[str, tuple[MinHash, MinHash, str, float]] = {}
+        self._indexed: dict[str, _Indexed] = {}
+        # (time, id) of every indexed article, the oldest on top: expiry looks
+        # only at what leaves the window, never at the whole index.
+        self._expiry: list[tuple[float, str]] = []
         self._newest = 0.0
+        # Hashes of the words seen: news repeats its vocabulary from one article to the next.
+        self._word_hashes: dict[str, int] = {}
+        self._forget_other_signatures()
         self._load()
 
-    def assign(self, article_id: str, search_text: str, at: datetime) -> StoryMatch | None:
-        """The story and copy links of one article; None when its text is too short to judge."""
+    def assign(
+        self,
+        article_id: str,
+        search_text: str,
+        at: datetime,
+        keys: Sequence[str] | None = None,
+    ) -> StoryMatch | None:
+        """The story and copy links of one article; None when its text is too short to judge.
+
+        `keys` are the tokens of `search_text` when already made (the enrich step
+        shares its tokenization); without them the text is tokenized here.
+        """
         with self._lock:
             known = self._db.execute(
                 "SELECT story_id, duplicate_of FROM story_articles WHERE id = ?", (article_id,)
             ).fetchone()
             if known:
                 return StoryMatch(known[0], known[1])
-            words = [
-                w
-                for w in (word_key(t) for t, _s, _e in tokenize(search_text))
-                if len(w) >= MIN_CONTENT_WORD and w.isalpha()
-            ]
+            words = content_words(search_text) if keys is None else content_keys(keys)
             if len(words) < MIN_WORDS:
                 return None
-            shingles, content = _signature(_shingles(words)), _signature(set(words))
-            self._newest = max(self._newest, at.timestamp())
+            shingles, content = signatures(words, self._word_hashes)
+            when = at.timestamp()
+            self._newest = max(self._newest, when)
             self._expire()
-            match = self._match(article_id, at.timestamp(), shingles, content)
-            self._remember(article_id, at.timestamp(), match, shingles, content)
+            match = self._match(article_id, when, shingles, content)
+            self._remember(article_id, when, match, shingles, content)
             return match
 
-    def _match(self, article_id: str, at: float, shingles: MinHash, content: MinHash) -> StoryMatch:
+    def _match(
+        self, article_id: str, at: float, shingles: LeanMinHash, content: LeanMinHash
+    ) -> StoryMatch:
         # An article arriving late is compared only with those within the window of it.
         copies = [
-            k
-            for k in self._copies.query(shingles)
-            if self._near(k, at) and self._signatures[k][0].jaccard(shingles) >= DUPLICATE_THRESHOLD
+            key
+            for key in self._copies.query(shingles)
+            if self._near(key, at)
+            and self._indexed[key].shingles.jaccard(shingles) >= DUPLICATE_THRESHOLD
         ]
-        duplicate_of = min(copies, key=lambda k: self._signatures[k][3]) if copies else None
-        if duplicate_of:
-            return StoryMatch(self._signatures[duplicate_of][2], duplicate_of)
+        if copies:
+            original = min(copies, key=lambda key: self._indexed[key].at)
+            return StoryMatch(self._indexed[original].story_id, original)
         scored = [
-            (self._signatures[k][1].jaccard(content), k)
-            for k in self._stories.query(content)
-            if self._near(k, at)
+            (self._indexed[key].content.jaccard(content), key)
+            for key in self._stories.query(content)
+            if self._near(key, at)
         ]
         best = max((s for s in scored if s[0] >= STORY_THRESHOLD), default=None)
-        story_id = self._signatures[best[1]][2] if best else article_id
+        story_id = self._indexed[best[1]].story_id if best else article_id
         return StoryMatch(story_id, None)
 
     def _near(self, key: str, at: float) -> bool:
-        return abs(self._signatures[key][3] - at) <= self._window.total_seconds()
+        return abs(self._indexed[key].at - at) <= self._window
 
     def _remember(
-        self, article_id: str, at: float, match: StoryMatch, shingles: MinHash, content: MinHash
+        self,
+        article_id: str,
+        at: float,
+        match: StoryMatch,
+        shingles: LeanMinHash,
+        content: LeanMinHash,
     ) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO story_articles VALUES (?, ?, ?, ?, ?, ?)",
@@ -136,6 +191,9 @@ class StoryIndex:
                 content.hashvalues.tobytes(),
             ),
         )
+        # In the same transaction: rows out of the window, copies included (an
+        # index range on `at`, so it costs only what it deletes).
+        self._db.execute("DELETE FROM story_articles WHERE at < ?", (self._newest - self._window,))
         self._db.commit()
         # A copy is represented by its original: indexing it too would make every
         # later copy of a much-republished text compare against all earlier ones.
@@ -144,28 +202,52 @@ class StoryIndex:
         self._expire()
 
     def _index(
-        self, article_id: str, at: float, story_id: str, shingles: MinHash, content: MinHash
+        self,
+        article_id: str,
+        at: float,
+        story_id: str,
+        shingles: LeanMinHash,
+        content: LeanMinHash,
     ) -> None:
         self._copies.insert(article_id, shingles)
         self._stories.insert(article_id, content)
-        self._signatures[article_id] = (shingles, content, story_id, at)
+        self._indexed[article_id] = _Indexed(shingles, content, story_id, at)
+        heapq.heappush(self._expiry, (at, article_id))
         self._newest = max(self._newest, at)
 
     def _expire(self) -> None:
-        horizon = self._newest - self._window.total_seconds()
-        old = [k for k, v in self._signatures.items() if v[3] < horizon]
-        for key in old:
+        """Drop from memory the articles that fell out of the window (the disk
+        rows go in `_remember`'s transaction)."""
+        horizon = self._newest - self._window
+        while self._expiry and self._expiry[0][0] < horizon:
+            _at, key = heapq.heappop(self._expiry)
             self._copies.remove(key)
             self._stories.remove(key)
-            del self._signatures[key]
-        if old:
-            self._db.execute("DELETE FROM story_articles WHERE at < ?", (horizon,))
-            self._db.commit()
+            del self._indexed[key]
+
+    def _forget_other_signatures(self) -> None:
+        """Keep the answers of a file whose signatures were made another way, not its
+        signatures: replays still get their story, new articles start new ones."""
+        row = self._db.execute("SELECT value FROM story_meta WHERE key = 'signatures'").fetchone()
+        if row is not None and row[0] == SIGNATURES:
+            return
+        dropped = self._db.execute(
+            "UPDATE story_articles SET shingles = NULL, words = NULL WHERE shingles IS NOT NULL"
+        ).rowcount
+        if dropped:
+            log.warning(
+                "story signatures made another way are not matched against",
+                extra={"articles": dropped, "signatures": SIGNATURES},
+            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO story_meta VALUES ('signatures', ?)", (SIGNATURES,)
+        )
+        self._db.commit()
 
     def _load(self) -> None:
         rows = self._db.execute(
             "SELECT id, at, story_id, shingles, words FROM story_articles"
-            " WHERE duplicate_of IS NULL ORDER BY at"
+            " WHERE duplicate_of IS NULL AND shingles IS NOT NULL ORDER BY at"
         ).fetchall()
         for article_id, at, story_id, shingles, content in rows:
             self._index(article_id, at, story_id, _restore(shingles), _restore(content))
@@ -175,17 +257,57 @@ class StoryIndex:
         self._db.close()
 
 
-def _shingles(words: list[str]) -> set[str]:
-    return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+def content_words(search_text: str) -> list[str]:
+    """The words of a search text that can tell one story from another, in order."""
+    return content_keys(TOKEN_RE.findall(search_text.replace(TATWEEL, "")))
 
 
-def _signature(items: set[str]) -> MinHash:
-    signature = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
-    signature.update_batch([item.encode() for item in items])
-    return signature
+def content_keys(keys: Sequence[str]) -> list[str]:
+    """The content words among token keys (search forms), in order."""
+    return [word for word in keys if len(word) >= MIN_CONTENT_WORD and word.isalpha()]
 
 
-def _restore(blob: bytes) -> MinHash:
-    return MinHash(
-        num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashvalues=np.frombuffer(blob, dtype=np.uint64)
+def signatures(
+    words: list[str], known: dict[str, int] | None = None
+) -> tuple[LeanMinHash, LeanMinHash]:
+    """MinHash signatures of the word shingles and of the distinct words; `known`
+    is a table of word hashes kept from one article to the next."""
+    table = add_word_hashes({} if known is None else known, words)
+    hashes = np.fromiter(map(table.__getitem__, words), np.uint64, len(words))
+    span = len(words) - SHINGLE + 1
+    shingles = np.zeros(max(span, 0), dtype=np.uint64)
+    for offset, multiplier in enumerate(SHINGLE_MIX):
+        # Array arithmetic wraps around at 64 bits, which is the mixing intended.
+        shingles += hashes[offset : offset + span] * np.uint64(multiplier)
+    return _minhash(np.unique(shingles)), _minhash(np.unique(hashes))
+
+
+def add_word_hashes(known: dict[str, int], words: list[str]) -> dict[str, int]:
+    """`known` with every word of `words` in it: new words are hashed once, known
+    ones cost a dict look-up (less than a cached call per word); emptied when it
+    grows past WORD_HASH_CACHE."""
+    if len(known) > WORD_HASH_CACHE:
+        known.clear()
+    for word in set(words).difference(known):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        known[word] = int.from_bytes(digest, "little")
+    return known
+
+
+def _minhash(hashes: np.ndarray) -> LeanMinHash:
+    # The values are hashes already: datasketch mixes and permutes them as they are.
+    signature = MinHash(
+        num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashfunc=int, permutations=_permutations()
     )
+    signature.update_batch(hashes.tolist())
+    return LeanMinHash(signature)
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> np.ndarray:
+    """datasketch's permutations for SEED, made once: making them costs more than using them."""
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+
+
+def _restore(blob: bytes) -> LeanMinHash:
+    return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(blob, dtype=np.uint64), scheme=SCHEME)

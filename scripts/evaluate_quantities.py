@@ -8,7 +8,13 @@ character spans are mapped back to tokens. Two scores are printed: overlap (a
 found quantity that overlaps a gold number span of any of the four types, and a
 gold span that a found quantity overlaps) and exact (same first and last token;
 Wojood's CARDINAL leaves out the counted noun that a found quantity includes, so
-exact is only meaningful for MONEY and PERCENT).
+exact is only meaningful for MONEY and PERCENT). A third score, number part,
+compares the number alone (no approximator, no counted noun) with CARDINAL and
+QUANTITY spans, and whole quantities with MONEY and PERCENT spans, exactly.
+
+Wojood marks durations (`8 سنوات`, `30 دقيقة`) as DATE or TIME, not as numbers; a
+found quantity of kind duration that lies on such a span is left out of the
+scores and counted on its own line.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from pathlib import Path
 
 import click
 
-from processors.quantities import extract_quantities
+from processors.quantities import extract_quantities, number_span
 
 GOLD_TYPES = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
+TIME_TYPES = ("DATE", "TIME")
+# Gold types whose spans hold the number alone.
+NUMBER_ONLY_TYPES = ("CARDINAL", "QUANTITY")
 KIND_TO_TYPE = {"money": "MONEY", "percent": "PERCENT"}
 
 Sentence = list[tuple[str, list[str]]]
@@ -43,9 +52,9 @@ def read_sentences(path: Path) -> list[Sentence]:
     return sentences
 
 
-def gold_spans(sentence: Sentence) -> dict[Span, str]:
+def gold_spans(sentence: Sentence, types: tuple[str, ...] = GOLD_TYPES) -> dict[Span, str]:
     found: dict[Span, str] = {}
-    for kind in GOLD_TYPES:
+    for kind in types:
         start = None
         for i, (_token, tags) in enumerate([*sentence, ("", [])]):
             if f"I-{kind}" in tags and start is not None:
@@ -58,18 +67,25 @@ def gold_spans(sentence: Sentence) -> dict[Span, str]:
     return found
 
 
-def predicted_spans(sentence: Sentence) -> dict[Span, str]:
+def predicted(sentence: Sentence) -> list[tuple[Span, Span, str]]:
+    """(token span, token span of the number alone, kind) of each found quantity."""
     offsets, position = [], 0
     for token, _tags in sentence:
         offsets.append((position, position + len(token)))
         position += len(token) + 1
     text = " ".join(token for token, _tags in sentence)
-    found = {}
+    found = []
     for quantity in extract_quantities(text):
-        covered = [i for i, (s, e) in enumerate(offsets) if s < quantity.end and e > quantity.start]
-        if covered:
-            found[(covered[0], covered[-1])] = quantity.kind
+        whole = _covered(offsets, quantity.start, quantity.end)
+        number = _covered(offsets, *number_span(quantity))
+        if whole is not None:
+            found.append((whole, number or whole, quantity.kind))
     return found
+
+
+def _covered(offsets: list[tuple[int, int]], start: int, end: int) -> Span | None:
+    covered = [i for i, (s, e) in enumerate(offsets) if s < end and e > start]
+    return (covered[0], covered[-1]) if covered else None
 
 
 def overlaps(span: Span, others: dict[Span, str]) -> bool:
@@ -82,24 +98,52 @@ def main(paths: tuple[Path, ...]) -> None:
     counts: Counter[str] = Counter()
     for path in paths:
         for sentence in read_sentences(path):
-            gold, predicted = gold_spans(sentence), predicted_spans(sentence)
-            counts["gold"] += len(gold)
-            counts["predicted"] += len(predicted)
-            counts["precise"] += sum(overlaps(p, gold) for p in predicted)
-            counts["recalled"] += sum(overlaps(g, predicted) for g in gold)
-            for span, kind in gold.items():
-                if kind in ("MONEY", "PERCENT"):
-                    counts[f"gold {kind}"] += 1
-                    hit = KIND_TO_TYPE.get(predicted.get(span, "")) == kind
-                    counts[f"exact {kind}"] += hit
+            score_sentence(sentence, counts)
     precision = counts["precise"] / max(1, counts["predicted"])
     recall = counts["recalled"] / max(1, counts["gold"])
-    f1 = 2 * precision * recall / max(1e-9, precision + recall)
     click.echo(f"gold spans {counts['gold']}, found {counts['predicted']}")
-    click.echo(f"overlap: precision {precision:.3f} recall {recall:.3f} F1 {f1:.3f}")
+    click.echo(
+        f"overlap: precision {precision:.3f} recall {recall:.3f} F1 {f1(precision, recall):.3f}"
+    )
     for kind in ("MONEY", "PERCENT"):
         total = counts[f"gold {kind}"]
         click.echo(f"exact span and kind, {kind}: {counts[f'exact {kind}']}/{total}")
+    precision = counts["number exact"] / max(1, counts["predicted"])
+    recall = counts["number exact"] / max(1, counts["gold"])
+    click.echo(
+        f"number part, exact: precision {precision:.3f} recall {recall:.3f}"
+        f" F1 {f1(precision, recall):.3f}"
+    )
+    click.echo(f"durations on Wojood DATE/TIME spans, left out: {counts['durations']}")
+
+
+def score_sentence(sentence: Sentence, counts: Counter[str]) -> None:
+    gold = gold_spans(sentence)
+    times = gold_spans(sentence, TIME_TYPES)
+    found = [
+        (whole, number, kind)
+        for whole, number, kind in predicted(sentence)
+        if not (kind == "duration" and overlaps(whole, times) and not overlaps(whole, gold))
+    ]
+    counts["durations"] += len(predicted(sentence)) - len(found)
+    wholes = {whole: kind for whole, _number, kind in found}
+    counts["gold"] += len(gold)
+    counts["predicted"] += len(found)
+    counts["precise"] += sum(overlaps(p, gold) for p in wholes)
+    counts["recalled"] += sum(overlaps(g, wholes) for g in gold)
+    for span, kind in gold.items():
+        if kind in ("MONEY", "PERCENT"):
+            counts[f"gold {kind}"] += 1
+            counts[f"exact {kind}"] += KIND_TO_TYPE.get(wholes.get(span, "")) == kind
+    numbers = {number for _whole, number, _kind in found}
+    counts["number exact"] += sum(
+        (span in numbers) if kind in NUMBER_ONLY_TYPES else (span in wholes)
+        for span, kind in gold.items()
+    )
+
+
+def f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / max(1e-9, precision + recall)
 
 
 if __name__ == "__main__":

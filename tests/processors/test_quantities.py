@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.quantities import extract_quantities
+from processors.quantities import extract_quantities, number_span
 
 
 def by_unit(text: str) -> dict[str, tuple[float | None, bool]]:
@@ -55,3 +55,43 @@ def test_number_forms(text: str, value: float, unit: str, kind: str, approx: boo
 @pytest.mark.parametrize("text", ["وقع الهجوم في 12 ديسمبر", "تأسست الشركة عام 1990"])
 def test_dates_are_not_quantities(text: str) -> None:
     assert extract_quantities(text) == []
+
+
+# Forms from the Wojood sample that are not amounts.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 . المحافظة على الأطفال",
+        "رجل 1 : شو رأيك",
+        "الفوار / الجزء الثاني عشر .",
+        "جافا سكريبت واحد من أشهر هذه الأطر",
+        "كل واحد فينا مجنون",
+        "نابلس : من ( 1348 هجري )",
+        "مؤشرات التنمية البشرية الرتبة 82 عالميا",
+        "في الفترة من 13 وحتى 15 تشرين الثاني",
+    ],
+)
+def test_labels_ranks_items_and_years_are_not_amounts(text: str) -> None:
+    assert extract_quantities(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind", "approx"),
+    [
+        ("ارتفعت قيمة العقود إلى مليوني دولار", 2_000_000, "money", False),
+        ("لكن الملايين يفتقرون إلى سبل العيش", 1_000_000, "count", True),
+        ("يتمتع بخبرة مهنية تبلغ 8 سنوات", 8, "duration", False),
+        ("امتد التدريب لثلاثة أيام", 3, "duration", False),
+        ("خصص نصف مليون دولار للمشروع", 500_000, "money", False),
+    ],
+)
+def test_more_number_forms(text: str, value: float, kind: str, approx: bool) -> None:
+    (quantity,) = extract_quantities(text)
+    assert (quantity.value, quantity.kind, quantity.approx) == (pytest.approx(value), kind, approx)
+
+
+def test_the_number_part_leaves_out_the_approximator_and_the_noun() -> None:
+    text = "نزح لنحو 100 ألف مدني"
+    (quantity,) = extract_quantities(text)
+    start, end = number_span(quantity)
+    assert text[start:end] == "100 ألف"

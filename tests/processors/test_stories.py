@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -87,3 +88,41 @@ def test_articles_outside_the_window_are_forgotten(
 def test_a_text_too_short_to_judge_gets_no_story(tmp_path: Path) -> None:
     index = StoryIndex(tmp_path / "stories.sqlite")
     assert index.assign("short", "خبر قصير جدا", datetime(2016, 12, 7, tzinfo=UTC)) is None
+
+
+def test_only_the_window_is_kept_in_memory_and_on_disk(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    # Given a day's reports replayed over ten days, one article a day
+    path = tmp_path / "stories.sqlite"
+    index = StoryIndex(path, window=timedelta(days=3))
+    start = datetime(2016, 12, 1, tzinfo=UTC)
+    for day in range(10):
+        item = articles[day % len(articles)]
+        index.assign(f"{item['url']}#{day}", search_form(item["text"]), start + timedelta(days=day))
+    # Then only the last three days and the newest are remembered
+    expected = {f"{articles[d % len(articles)]['url']}#{d}" for d in (6, 7, 8, 9)}
+    with sqlite3.connect(path) as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM story_articles")}
+    newest = f"{articles[9 % len(articles)]['url']}#9"
+    assert stored <= expected and newest in stored
+    assert set(index._indexed) <= expected
+
+
+def test_signatures_made_another_way_keep_their_answers_but_match_nothing(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    # Given a story file whose signatures were made by another hashing scheme
+    path = tmp_path / "stories.sqlite"
+    first = StoryIndex(path)
+    ((story, _),) = assign_all(first, articles[:1])
+    first.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE story_meta SET value = 'an older scheme'")
+    # When the index reopens it
+    reopened = StoryIndex(path)
+    # Then a replay gets its first answer, and the same story from another
+    # paper starts a story of its own instead of matching unusable signatures
+    assert assign_all(reopened, articles[:1]) == [(story, None)]
+    ((second_story, _),) = assign_all(reopened, articles[1:2])
+    assert second_story == articles[1]["url"]
