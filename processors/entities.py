@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
 from typing import NamedTuple
 
+import numpy as np
 import pycrfsuite
 
 from processors.arabic import search_form
@@ -37,6 +38,11 @@ ANERGAZET_FILES = {
     "PERS": "anergazet-pers.txt.gz",
 }
 CURATED_GAZETTEER = "gazetteer-curated.tsv"
+DEFINITENESS_FILE = "word-definiteness.tsv.gz"
+# Shares (percent) of a word's news occurrences with the article, cut into bands:
+# names sit at the ends (موسكو 0, الرياض 97), common nouns in between (مدينة 41).
+DEFINITENESS_BANDS = ((5, "never"), (25, "seldom"), (75, "both"), (95, "mostly"), (101, "always"))
+ARTICLE = "ال"
 # Longest gazetteer entry matched, in tokens; longer names are rare in news.
 MAX_GAZETTEER_TOKENS = 5
 # Proclitics, longest first, in search form: conjunction, preposition, article.
@@ -153,6 +159,15 @@ TYPE_WORDS = {
     "LOC": frozenset(("مدينه", "حي", "بلده", "قريه", "محافظه", "منطقه")),
     "ORG": frozenset(("منظمه", "تنظيم", "حركه", "جماعه")),
 }
+# Words for kinds of places: a listed place named after one of them is that place
+# (حي الشيخ سعيد), also through a list (أحياء سيف الدولة والمشهد وصلاح الدين).
+PLACE_WORDS = frozenset(
+    ("حي", "احياء", "مدينه", "مدن", "بلده", "بلدات", "قريه", "قري", "منطقه", "مناطق")
+    + ("محافظه", "ضاحيه", "مخيم", "ريف")
+)
+LIST_JOINERS = frozenset(("و", "،", ","))
+# How far back through a list of places a place word still speaks for its members.
+PLACE_LIST_REACH = 12
 # Endings of nationality adjectives (السوري, السورية, الروسيه after folding).
 NISBA_ENDINGS = ("ي", "يه")
 TRIGGER_TYPE = {word: kind for kind, words in TRIGGERS.items() for word in words}
@@ -203,6 +218,7 @@ class Lexicon:
 
     clusters: dict[str, tuple[str, ...]]
     gazetteer: dict[tuple[str, ...], frozenset[str]]
+    definiteness: dict[str, int]
 
     @cached_property
     def first_words(self) -> frozenset[str]:
@@ -215,9 +231,9 @@ class Lexicon:
         _clitic, stem = split_proclitic(key)
         return stem != key and (stem in self.first_words or "ال" + stem in self.first_words)
 
-    def gazetteer_tags(self, keys: Sequence[str]) -> list[list[str]]:
-        """Per token, B-/I- gazetteer tags of every listed name covering it."""
-        tags: list[list[str]] = [[] for _ in keys]
+    def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
+        """(start, end, types) of every listed name among the word keys, in order of start."""
+        found = []
         for start in range(len(keys)):
             if not self._may_start(keys[start]):
                 continue
@@ -228,10 +244,20 @@ class Lexicon:
                 kinds = self.gazetteer.get(window)
                 if kinds is None:
                     kinds = self._stripped_match(window)
-                for kind in kinds or ():
-                    tags[start].append(f"B-{kind}")
-                    for inside in range(start + 1, start + length):
-                        tags[inside].append(f"I-{kind}")
+                if kinds:
+                    found.append((start, start + length, kinds))
+        return found
+
+    def gazetteer_tags(
+        self, keys: Sequence[str], matches: list[tuple[int, int, frozenset[str]]] | None = None
+    ) -> list[list[str]]:
+        """Per token, B-/I- gazetteer tags of every listed name covering it."""
+        tags: list[list[str]] = [[] for _ in keys]
+        for start, end, kinds in self.matches(keys) if matches is None else matches:
+            for kind in kinds:
+                tags[start].append(f"B-{kind}")
+                for inside in range(start + 1, end):
+                    tags[inside].append(f"I-{kind}")
         return tags
 
     def _stripped_match(self, window: tuple[str, ...]) -> frozenset[str] | None:
@@ -265,7 +291,11 @@ def load_lexicon() -> Lexicon:
         if line and not line.startswith("#"):
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
-    return Lexicon(clusters, {k: frozenset(v) for k, v in entries.items()})
+    definiteness = {}
+    for line in _resource_text(DEFINITENESS_FILE).splitlines():
+        word, _, share = line.partition("\t")
+        definiteness[word] = int(share)
+    return Lexicon(clusters, {k: frozenset(v) for k, v in entries.items()}, definiteness)
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:
@@ -300,7 +330,32 @@ def _word_features(key: str, shape: str) -> tuple[str, ...]:
         features.append(f"trigger={trigger}")
     if key not in lexicon.clusters and (not clitic or stem not in lexicon.clusters):
         features.append("unclustered")
+    features.append(_definiteness(key, lexicon))
     return tuple(features)
+
+
+def _definiteness(key: str, lexicon: Lexicon) -> str:
+    """How often the word takes the article in the news, and whether it has it here.
+
+    The word without its proclitic is looked up first (بحلب as حلب), then as it
+    stands, for names that merely start like a clitic (لافروف).
+    """
+    clitic, stem = split_proclitic(key)
+    has_article, share = clitic.endswith(ARTICLE) or stem.startswith(ARTICLE), None
+    if clitic:
+        share = lexicon.definiteness.get(_without_article(stem))
+    if share is None:
+        has_article = key.startswith(ARTICLE)
+        share = lexicon.definiteness.get(_without_article(key))
+    here = "al" if has_article else "bare"
+    if share is None:
+        return f"def={here}:unknown"
+    band = next(name for limit, name in DEFINITENESS_BANDS if share < limit)
+    return f"def={here}:{band}"
+
+
+def _without_article(key: str) -> str:
+    return key[len(ARTICLE) :] if key.startswith(ARTICLE) else key
 
 
 def _shape(token: str) -> str:
@@ -316,49 +371,158 @@ def _shape(token: str) -> str:
 # Features copied from neighbours: the ones that say most about the current word.
 NEIGHBOUR_PREFIXES = ("w=", "c1=", "c2=", "stem=", "trigger=", "shape=", "clitic=")
 WINDOW = 2
-
-
 OFFSETS = tuple(offset for offset in range(-WINDOW, WINDOW + 1) if offset)
+# Words that join a person's name to the father's (محمد بن سلمان).
+NAME_LINKS = frozenset(("بن", "ابن", "بنت"))
+
+
+class TokenFeatures(NamedTuple):
+    """What one token form contributes, looked up once per form.
+
+    `own` are its features at its own position; `seen_from[slot]` are the features
+    it gives a word that sees it at OFFSETS[slot] (that word's neighbour features).
+    """
+
+    key: str
+    stem: str
+    own: tuple[str, ...]
+    seen_from: tuple[tuple[str, ...], ...]
 
 
 @lru_cache(maxsize=WORD_KEY_CACHE)
-def _neighbour_features(key: str, shape: str) -> tuple[tuple[str, ...], ...]:
-    """What a word tells its neighbours, one tuple per offset it can be seen from."""
-    shared = [f for f in _word_features(key, shape) if f.startswith(NEIGHBOUR_PREFIXES)]
-    return tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
-
-
-@lru_cache(maxsize=WORD_KEY_CACHE)
-def _token_features(
-    token: str,
-) -> tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """A token's key, own features and features for its neighbours, looked up once."""
+def token_features(token: str) -> TokenFeatures:
+    """The features of one token form that do not depend on its neighbours."""
     key, shape = word_key(token), _shape(token)
-    return key, _word_features(key, shape), _neighbour_features(key, shape)
+    own = _word_features(key, shape)
+    shared = [f for f in own if f.startswith(NEIGHBOUR_PREFIXES)]
+    seen_from = tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
+    return TokenFeatures(key, split_proclitic(key)[1], ("bias", *own), seen_from)
+
+
+def _occurrence_evidence(
+    keys: Sequence[str], gazetteer: Sequence[Sequence[str]], i: int
+) -> frozenset[str]:
+    """What one occurrence of a word says about the type of name it is."""
+    evidence = {f"gaz={tag[2:]}" for tag in gazetteer[i]}
+    if i > 0:
+        previous = keys[i - 1]
+        trigger = TRIGGER_TYPE.get(previous) or TRIGGER_TYPE.get(split_proclitic(previous)[1])
+        if trigger:
+            evidence.add(f"after={trigger}")
+    if i + 1 < len(keys) and keys[i + 1] in NAME_LINKS:
+        evidence.add("before_link")
+    return frozenset(evidence)
+
+
+class _Sentence(NamedTuple):
+    looked_up: list[TokenFeatures]
+    matches: list[tuple[int, int, frozenset[str]]]
+    gazetteer: list[list[str]]
+    evidence: list[frozenset[str]]
+
+
+def _document_evidence(sentences: Sequence[_Sentence]) -> dict[str, dict[str, int]]:
+    """Per word form (key and stem), how many of its occurrences show each piece of evidence."""
+    found: dict[str, dict[str, int]] = {}
+    for sentence in sentences:
+        for features, evidence in zip(sentence.looked_up, sentence.evidence, strict=True):
+            for form in {features.key, features.stem}:
+                counts = found.setdefault(form, {})
+                counts["seen"] = counts.get("seen", 0) + 1
+                for item in evidence:
+                    counts[item] = counts.get(item, 0) + 1
+    return found
+
+
+def _elsewhere(
+    features: TokenFeatures, own: frozenset[str], found: dict[str, dict[str, int]]
+) -> list[str]:
+    """Document features: the evidence other occurrences of the same word give."""
+    forms = {features.key, features.stem}
+    # Each form's counts include this occurrence once.
+    seen_here = len(forms)
+    counts: dict[str, int] = {}
+    for form in forms:
+        for item, count in found.get(form, {}).items():
+            counts[item] = counts.get(item, 0) + count
+    mine = {"seen", *own}
+    return [
+        f"d:{item}" for item, count in counts.items() if count > (seen_here if item in mine else 0)
+    ]
+
+
+def _dynamic_features(sentence: _Sentence, found: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Per token, the features that depend on its neighbours or its document."""
+    looked_up, gazetteer = sentence.looked_up, sentence.gazetteer
+    rows = []
+    for i, features in enumerate(looked_up):
+        row = [f"g={tag}" for tag in gazetteer[i]]
+        for offset in OFFSETS:
+            j = i + offset
+            if not 0 <= j < len(looked_up):
+                row.append(f"{offset}:edge")
+            else:
+                row += [f"{offset}:g={tag}" for tag in gazetteer[j]]
+        if i > 0:
+            row.append(f"bigram={looked_up[i - 1].key}|{features.key}")
+        row += _elsewhere(features, sentence.evidence[i], found)
+        rows.append(row)
+    return rows
+
+
+def _prepare(sentences: Sequence[Sequence[str]]) -> list[_Sentence]:
+    lexicon = load_lexicon()
+    prepared = []
+    for tokens in sentences:
+        looked_up = [token_features(token) for token in tokens]
+        keys = [features.key for features in looked_up]
+        matches = lexicon.matches(keys)
+        gazetteer = lexicon.gazetteer_tags(keys, matches)
+        evidence = [_occurrence_evidence(keys, gazetteer, i) for i in range(len(keys))]
+        prepared.append(_Sentence(looked_up, matches, gazetteer, evidence))
+    return prepared
+
+
+class SentenceParts(NamedTuple):
+    """One sentence's tokens, their per-form and per-position features, its listed names."""
+
+    tokens: Sequence[str]
+    looked_up: list[TokenFeatures]
+    dynamic: list[list[str]]
+    matches: list[tuple[int, int, frozenset[str]]]
+
+
+def document_parts(sentences: Sequence[Sequence[str]]) -> list[SentenceParts]:
+    """What the tagger scores: each sentence's tokens with their features, looked up."""
+    prepared = _prepare(sentences)
+    found = _document_evidence(prepared)
+    return [
+        SentenceParts(
+            tokens, sentence.looked_up, _dynamic_features(sentence, found), sentence.matches
+        )
+        for tokens, sentence in zip(sentences, prepared, strict=True)
+    ]
+
+
+def document_features(sentences: Sequence[Sequence[str]]) -> list[list[list[str]]]:
+    """CRF features for each token of each sentence of one document (training's view)."""
+    document = []
+    for _tokens, looked_up, dynamic, _matches in document_parts(sentences):
+        rows = []
+        for i, features in enumerate(looked_up):
+            row = [*features.own, *dynamic[i]]
+            for slot, offset in enumerate(OFFSETS):
+                j = i + offset
+                if 0 <= j < len(looked_up):
+                    row += looked_up[j].seen_from[slot]
+            rows.append(row)
+        document.append(rows)
+    return document
 
 
 def sentence_features(tokens: Sequence[str]) -> list[list[str]]:
-    """CRF features for each token of one sentence."""
-    looked_up = [_token_features(token) for token in tokens]
-    keys = [key for key, _own, _neighbour in looked_up]
-    own = [features for _key, features, _neighbour in looked_up]
-    neighbour = [features for _key, _own, features in looked_up]
-    gazetteer = load_lexicon().gazetteer_tags(keys)
-    rows = []
-    for i in range(len(tokens)):
-        row = ["bias", *own[i], *(f"g={tag}" for tag in gazetteer[i])]
-        for slot, offset in enumerate(OFFSETS):
-            j = i + offset
-            if not 0 <= j < len(tokens):
-                row.append(f"{offset}:edge")
-                continue
-            row += neighbour[j][slot]
-            row += [f"{offset}:g={tag}" for tag in gazetteer[j]]
-        if i > 0:
-            row.append(f"bigram={keys[i - 1]}|{keys[i]}")
-
-        rows.append(row)
-    return rows
+    """CRF features for each token of a sentence that is a document on its own."""
+    return document_features([tokens])[0]
 
 
 @dataclass(frozen=True)
@@ -375,9 +539,11 @@ class Entity:
 class EntityTagger:
     """Tags entities in display text with the shipped CRF model.
 
-    Built once per process (the model is memory-mapped by crfsuite). A missing
-    or unreadable model file raises OSError at construction, so a stage fails
-    at start-up rather than on its first article.
+    Built once per process: the model's weights are read into arrays and each
+    token form's share of the scores is cached, so tagging is a few array sums
+    and a Viterbi pass per document. A missing or unreadable model file raises
+    OSError at construction, so a stage fails at start-up rather than on its
+    first article.
     """
 
     def __init__(self, model_path: str | None = None) -> None:
@@ -387,26 +553,192 @@ class EntityTagger:
                 self._tagger.open(str(p))
         else:
             self._tagger.open(model_path)
+        self._chain = LinearChain.from_tagger(self._tagger)
 
     def tag_tokens(self, tokens: Sequence[str]) -> list[str]:
-        """IOB2 tags for one sentence of tokens."""
-        if not tokens:
-            return []
-        return list(self._tagger.tag(sentence_features(tokens)))
+        """IOB2 tags for one sentence of tokens, the sentence being its own document."""
+        return self.tag_document([tokens])[0]
+
+    def tag_document(
+        self, sentences: Sequence[Sequence[str]], place_rule: bool = True
+    ) -> list[list[str]]:
+        """IOB2 tags for each sentence of one document (without the place rule: the model's)."""
+        document = document_parts(sentences)
+        tagged = self._chain.tag(document)
+        if not place_rule:
+            return tagged
+        return [
+            places_in_context(parts, tags) for parts, tags in zip(document, tagged, strict=True)
+        ]
+
+    def reference_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """The same tags computed by crfsuite itself: the check on `tag_document`."""
+        return [
+            list(self._tagger.tag(rows)) if rows else [] for rows in document_features(sentences)
+        ]
 
     def entities(
         self, text: str, sentences: Sequence[tuple[int, int]] | None = None
     ) -> list[Entity]:
         """Entities of `text`, tagged sentence by sentence, with canonical names."""
+        spans = sentences or [(0, len(text))]
+        tokens = [list(tokenize(text[start:end])) for start, end in spans]
+        tags = self.tag_document([[t for t, _s, _e in sentence] for sentence in tokens])
         found: list[Entity] = []
-        for start, end in sentences or [(0, len(text))]:
-            tokens = list(tokenize(text[start:end]))
-            tags = self.tag_tokens([t for t, _s, _e in tokens])
-            for first, last, kind in _tag_spans(tags):
-                span_start = start + tokens[first][1]
-                span_end = start + tokens[last - 1][2]
+        for (start, _end), sentence, sentence_tags in zip(spans, tokens, tags, strict=True):
+            for first, last, kind in _tag_spans(sentence_tags):
+                span_start = start + sentence[first][1]
+                span_end = start + sentence[last - 1][2]
                 found.append(_entity(text, span_start, span_end, kind))
         return merge_mentions(found)
+
+
+class LinearChain:
+    """A linear-chain CRF's weights as arrays, decoding exactly as crfsuite does.
+
+    crfsuite scores a tag sequence as the sum of the weights of (feature, tag)
+    pairs and of (tag, next tag) transitions, with nothing for the start or end.
+    Most features depend on the token form alone, so the sum of their weights is
+    cached per form (a bounded cache), and only the features that depend on
+    neighbours or the document are looked up per position.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        attributes: dict[str, int],
+        state: np.ndarray,
+        transitions: np.ndarray,
+    ) -> None:
+        self.labels = tuple(labels)
+        self._attributes = attributes
+        self._state = state
+        self._transitions = transitions
+        self._token_scores = lru_cache(maxsize=WORD_KEY_CACHE)(self._score_token)
+
+    @classmethod
+    def from_tagger(cls, tagger: pycrfsuite.Tagger) -> LinearChain:
+        info = tagger.info()
+        labels = sorted(info.labels, key=lambda label: int(info.labels[label]))
+        label_index = {label: n for n, label in enumerate(labels)}
+        attributes: dict[str, int] = {}
+        for attribute, _label in info.state_features:
+            attributes.setdefault(attribute, len(attributes))
+        state = np.zeros((len(attributes), len(labels)))
+        for (attribute, label), weight in info.state_features.items():
+            state[attributes[attribute], label_index[label]] = weight
+        transitions = np.zeros((len(labels), len(labels)))
+        for (before, after), weight in info.transitions.items():
+            transitions[label_index[before], label_index[after]] = weight
+        return cls(labels, attributes, state, transitions)
+
+    def _weights(self, features: Iterable[str]) -> np.ndarray:
+        rows = [self._attributes[f] for f in features if f in self._attributes]
+        return self._state[rows].sum(axis=0)
+
+    def _score_token(self, token: str) -> np.ndarray:
+        """Rows: the form's own score, then what it adds to a word seeing it at each offset."""
+        features = token_features(token)
+        return np.stack(
+            [self._weights(features.own), *(self._weights(f) for f in features.seen_from)]
+        )
+
+    def emissions(self, tokens: Sequence[str], dynamic: list[list[str]]) -> np.ndarray:
+        """Per token and tag, the summed weights of the token's features."""
+        cached = np.stack([self._token_scores(t) for t in tokens])
+        size = len(tokens)
+        scores = cached[:, 0].copy()
+        for slot, offset in enumerate(OFFSETS, start=1):
+            if offset > 0:
+                scores[: size - offset] += cached[offset:, slot]
+            else:
+                scores[-offset:] += cached[: size + offset, slot]
+        positions, rows = [], []
+        for i, features in enumerate(dynamic):
+            for feature in features:
+                row = self._attributes.get(feature)
+                if row is not None:
+                    positions.append(i)
+                    rows.append(row)
+        np.add.at(scores, positions, self._state[rows])
+        return scores
+
+    def tag(self, document: Sequence[SentenceParts]) -> list[list[str]]:
+        """The best tag sequence of each sentence, all sentences decoded side by side."""
+        emissions = [self.emissions(s.tokens, s.dynamic) for s in document if s.tokens]
+        paths = iter(_viterbi(emissions, self._transitions))
+        return [[self.labels[label] for label in next(paths)] if s.tokens else [] for s in document]
+
+
+def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[list[int]]:
+    """Best label paths of several sequences at once, one array step per position.
+
+    Shorter sequences are padded; each one's final scores are kept at its own end.
+    """
+    if not emissions:
+        return []
+    lengths = [len(e) for e in emissions]
+    longest, labels = max(lengths), transitions.shape[0]
+    padded = np.zeros((len(emissions), longest, labels))
+    for n, scores in enumerate(emissions):
+        padded[n, : len(scores)] = scores
+    ending: dict[int, list[int]] = {}
+    for n, length in enumerate(lengths):
+        ending.setdefault(length - 1, []).append(n)
+    back = np.zeros((longest, len(emissions), labels), dtype=np.intp)
+    final = np.zeros((len(emissions), labels))
+    score = padded[:, 0]
+    for i in range(longest):
+        if i:
+            candidates = score[:, :, None] + transitions
+            back[i] = candidates.argmax(axis=1)
+            score = candidates.max(axis=1) + padded[:, i]
+        if i in ending:
+            final[ending[i]] = score[ending[i]]
+    pointers = back.tolist()
+    paths = []
+    for n, length in enumerate(lengths):
+        label = int(final[n].argmax())
+        path = [label]
+        for i in range(length - 1, 0, -1):
+            label = pointers[i][n][label]
+            path.append(label)
+        paths.append(path[::-1])
+    return paths
+
+
+def places_in_context(parts: SentenceParts, tags: list[str]) -> list[str]:
+    """A listed place right after a word for places (حي, مدينة, أحياء ... و...) is a place.
+
+    The model weighs a name's other readings (صلاح الدين the man, الشيخ the title)
+    against the context; a listed place named where only a place can stand is
+    tagged LOC whatever the model said, and nothing else is changed.
+    """
+    keys = [features.key for features in parts.looked_up]
+    covered = -1
+    for start, end, kinds in sorted(parts.matches, key=lambda m: (m[0], m[0] - m[1])):
+        if "LOC" not in kinds or start < covered or tags[start] == "I-LOC":
+            continue
+        if all(tag.endswith("-LOC") for tag in tags[start:end]):
+            continue
+        if not _after_place_word(keys, tags, start):
+            continue
+        tags[start:end] = ["B-LOC"] + ["I-LOC"] * (end - start - 1)
+        if end < len(tags) and tags[end].startswith("I-"):
+            tags[end] = "B-" + tags[end][2:]
+        covered = end
+    return tags
+
+
+def _after_place_word(keys: Sequence[str], tags: Sequence[str], start: int) -> bool:
+    """Whether a word for places precedes `start`, directly or across a list of places."""
+    for j in range(start - 1, max(start - 1 - PLACE_LIST_REACH, -1), -1):
+        key = keys[j]
+        if key in PLACE_WORDS or split_proclitic(key)[1] in PLACE_WORDS:
+            return True
+        if not (tags[j].endswith("-LOC") or key in LIST_JOINERS):
+            return False
+    return False
 
 
 def _tag_spans(tags: Sequence[str]) -> Iterator[tuple[int, int, str]]:
