@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -219,25 +220,30 @@ class Lexicon:
     clusters: dict[str, tuple[str, ...]]
     gazetteer: dict[tuple[str, ...], frozenset[str]]
     definiteness: dict[str, int]
+    # The places of the curated list: hand-checked, unlike the larger gazetteers.
+    curated_places: frozenset[tuple[str, ...]]
 
     @cached_property
-    def first_words(self) -> frozenset[str]:
-        """First words of the listed names: a token that is none of these starts no match."""
-        return frozenset(name[0] for name in self.gazetteer)
+    def longest(self) -> dict[str, int]:
+        """Per first word of a listed name, the most words a name starting with it has."""
+        longest: dict[str, int] = {}
+        for name in self.gazetteer:
+            longest[name[0]] = max(longest.get(name[0], 0), len(name))
+        return longest
 
-    def _may_start(self, key: str) -> bool:
-        if key in self.first_words:
-            return True
+    def _reach(self, key: str) -> int:
+        """The most words a listed name starting at this word can have (0: none starts here)."""
+        reach = self.longest.get(key, 0)
         _clitic, stem = split_proclitic(key)
-        return stem != key and (stem in self.first_words or "ال" + stem in self.first_words)
+        if stem != key:
+            reach = max(reach, self.longest.get(stem, 0), self.longest.get("ال" + stem, 0))
+        return reach
 
     def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
         """(start, end, types) of every listed name among the word keys, in order of start."""
         found = []
         for start in range(len(keys)):
-            if not self._may_start(keys[start]):
-                continue
-            for length in range(1, MAX_GAZETTEER_TOKENS + 1):
+            for length in range(1, self._reach(keys[start]) + 1):
                 window = tuple(keys[start : start + length])
                 if len(window) < length:
                     break
@@ -259,6 +265,16 @@ class Lexicon:
                 for inside in range(start + 1, end):
                     tags[inside].append(f"I-{kind}")
         return tags
+
+    def is_curated_place(self, keys: Sequence[str]) -> bool:
+        """Whether the words name a place of the curated list, a proclitic on the first allowed."""
+        window = tuple(keys)
+        if window in self.curated_places:
+            return True
+        _clitic, stem = split_proclitic(window[0])
+        return stem != window[0] and any(
+            (first, *window[1:]) in self.curated_places for first in (stem, "ال" + stem)
+        )
 
     def _stripped_match(self, window: tuple[str, ...]) -> frozenset[str] | None:
         _clitic, stem = split_proclitic(window[0])
@@ -287,15 +303,19 @@ def load_lexicon() -> Lexicon:
     for kind, name in ANERGAZET_FILES.items():
         for line in _resource_text(name).splitlines():
             _add_entry(entries, kind, line)
+    curated: dict[tuple[str, ...], set[str]] = {}
     for line in _resource_text(CURATED_GAZETTEER).splitlines():
         if line and not line.startswith("#"):
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
+            _add_entry(curated, kind, name)
+    places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
     definiteness = {}
     for line in _resource_text(DEFINITENESS_FILE).splitlines():
         word, _, share = line.partition("\t")
         definiteness[word] = int(share)
-    return Lexicon(clusters, {k: frozenset(v) for k, v in entries.items()}, definiteness)
+    gazetteer = {k: frozenset(v) for k, v in entries.items()}
+    return Lexicon(clusters, gazetteer, definiteness, places)
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:
@@ -387,6 +407,8 @@ class TokenFeatures(NamedTuple):
     stem: str
     own: tuple[str, ...]
     seen_from: tuple[tuple[str, ...], ...]
+    # The type of name this word announces (وزير: PERS), or "".
+    trigger: str
 
 
 @lru_cache(maxsize=WORD_KEY_CACHE)
@@ -396,22 +418,31 @@ def token_features(token: str) -> TokenFeatures:
     own = _word_features(key, shape)
     shared = [f for f in own if f.startswith(NEIGHBOUR_PREFIXES)]
     seen_from = tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
-    return TokenFeatures(key, split_proclitic(key)[1], ("bias", *own), seen_from)
+    stem = split_proclitic(key)[1]
+    trigger = TRIGGER_TYPE.get(key) or TRIGGER_TYPE.get(stem) or ""
+    return TokenFeatures(key, stem, ("bias", *own), seen_from, trigger)
+
+
+NO_EVIDENCE: frozenset[str] = frozenset()
 
 
 def _occurrence_evidence(
-    keys: Sequence[str], gazetteer: Sequence[Sequence[str]], i: int
-) -> frozenset[str]:
-    """What one occurrence of a word says about the type of name it is."""
-    evidence = {f"gaz={tag[2:]}" for tag in gazetteer[i]}
-    if i > 0:
-        previous = keys[i - 1]
-        trigger = TRIGGER_TYPE.get(previous) or TRIGGER_TYPE.get(split_proclitic(previous)[1])
-        if trigger:
-            evidence.add(f"after={trigger}")
-    if i + 1 < len(keys) and keys[i + 1] in NAME_LINKS:
-        evidence.add("before_link")
-    return frozenset(evidence)
+    looked_up: Sequence[TokenFeatures], matches: Sequence[tuple[int, int, frozenset[str]]]
+) -> list[frozenset[str]]:
+    """Per token, what this occurrence says about the type of name it is."""
+    found: dict[int, set[str]] = {}
+    for start, end, kinds in matches:
+        for i in range(start, end):
+            found.setdefault(i, set()).update(f"gaz={kind}" for kind in kinds)
+    for i in range(1, len(looked_up)):
+        if looked_up[i - 1].trigger:
+            found.setdefault(i, set()).add(f"after={looked_up[i - 1].trigger}")
+        if looked_up[i].key in NAME_LINKS:
+            found.setdefault(i - 1, set()).add("before_link")
+    evidence = [NO_EVIDENCE] * len(looked_up)
+    for i, items in found.items():
+        evidence[i] = frozenset(items)
+    return evidence
 
 
 class _Sentence(NamedTuple):
@@ -421,52 +452,72 @@ class _Sentence(NamedTuple):
     evidence: list[frozenset[str]]
 
 
-def _document_evidence(sentences: Sequence[_Sentence]) -> dict[str, dict[str, int]]:
-    """Per word form (key and stem), how many of its occurrences show each piece of evidence."""
-    found: dict[str, dict[str, int]] = {}
-    for sentence in sentences:
-        for features, evidence in zip(sentence.looked_up, sentence.evidence, strict=True):
-            for form in {features.key, features.stem}:
-                counts = found.setdefault(form, {})
-                counts["seen"] = counts.get("seen", 0) + 1
+class _Document:
+    """The evidence of every occurrence of every word form in one document.
+
+    `elsewhere[n][i]` are the document features of token i of sentence n: the
+    evidence the other occurrences of the same word give.
+    """
+
+    def __init__(self, sentences: Sequence[_Sentence]) -> None:
+        occurrences = [
+            [
+                (features.key, features.stem, evidence)
+                for features, evidence in zip(sentence.looked_up, sentence.evidence, strict=True)
+            ]
+            for sentence in sentences
+        ]
+        counted = Counter(item for sentence in occurrences for item in sentence)
+        self._found: dict[str, dict[str, int]] = {}
+        for (key, stem, evidence), times in counted.items():
+            for form in {key, stem}:
+                counts = self._found.setdefault(form, {})
+                counts["seen"] = counts.get("seen", 0) + times
                 for item in evidence:
-                    counts[item] = counts.get(item, 0) + 1
-    return found
+                    counts[item] = counts.get(item, 0) + times
+        features = {item: self._count_elsewhere(*item) for item in counted}
+        self.elsewhere = [[features[item] for item in sentence] for sentence in occurrences]
+
+    def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> list[str]:
+        forms = {key, stem}
+        if all(self._found[form]["seen"] == 1 for form in forms):
+            return []  # the only occurrence: most words of an article
+        # Each form's counts include this occurrence once.
+        seen_here = len(forms)
+        counts: dict[str, int] = {}
+        for form in forms:
+            for item, count in self._found.get(form, {}).items():
+                counts[item] = counts.get(item, 0) + count
+        mine = {"seen", *own}
+        return [
+            f"d:{item}"
+            for item, count in counts.items()
+            if count > (seen_here if item in mine else 0)
+        ]
 
 
-def _elsewhere(
-    features: TokenFeatures, own: frozenset[str], found: dict[str, dict[str, int]]
-) -> list[str]:
-    """Document features: the evidence other occurrences of the same word give."""
-    forms = {features.key, features.stem}
-    # Each form's counts include this occurrence once.
-    seen_here = len(forms)
-    counts: dict[str, int] = {}
-    for form in forms:
-        for item, count in found.get(form, {}).items():
-            counts[item] = counts.get(item, 0) + count
-    mine = {"seen", *own}
-    return [
-        f"d:{item}" for item, count in counts.items() if count > (seen_here if item in mine else 0)
-    ]
+EDGES = {offset: f"{offset}:edge" for offset in OFFSETS}
 
 
-def _dynamic_features(sentence: _Sentence, found: dict[str, dict[str, int]]) -> list[list[str]]:
+def _dynamic_features(sentence: _Sentence, elsewhere: list[list[str]]) -> list[list[str]]:
     """Per token, the features that depend on its neighbours or its document."""
     looked_up, gazetteer = sentence.looked_up, sentence.gazetteer
-    rows = []
-    for i, features in enumerate(looked_up):
-        row = [f"g={tag}" for tag in gazetteer[i]]
+    size = len(looked_up)
+    rows: list[list[str]] = [[] for _ in range(size)]
+    for i in {*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)}:
+        rows[i] += [EDGES[offset] for offset in OFFSETS if not 0 <= i + offset < size]
+    for j, tags in enumerate(gazetteer):
+        if not tags:
+            continue
+        rows[j] += [f"g={tag}" for tag in tags]
         for offset in OFFSETS:
-            j = i + offset
-            if not 0 <= j < len(looked_up):
-                row.append(f"{offset}:edge")
-            else:
-                row += [f"{offset}:g={tag}" for tag in gazetteer[j]]
-        if i > 0:
-            row.append(f"bigram={looked_up[i - 1].key}|{features.key}")
-        row += _elsewhere(features, sentence.evidence[i], found)
-        rows.append(row)
+            # Token i sees token j at i + offset.
+            if 0 <= j - offset < size:
+                rows[j - offset] += [f"{offset}:g={tag}" for tag in tags]
+    for i in range(1, size):
+        rows[i].append(f"bigram={looked_up[i - 1].key}|{looked_up[i].key}")
+    for row, document in zip(rows, elsewhere, strict=True):
+        row += document
     return rows
 
 
@@ -478,7 +529,7 @@ def _prepare(sentences: Sequence[Sequence[str]]) -> list[_Sentence]:
         keys = [features.key for features in looked_up]
         matches = lexicon.matches(keys)
         gazetteer = lexicon.gazetteer_tags(keys, matches)
-        evidence = [_occurrence_evidence(keys, gazetteer, i) for i in range(len(keys))]
+        evidence = _occurrence_evidence(looked_up, matches)
         prepared.append(_Sentence(looked_up, matches, gazetteer, evidence))
     return prepared
 
@@ -495,12 +546,12 @@ class SentenceParts(NamedTuple):
 def document_parts(sentences: Sequence[Sequence[str]]) -> list[SentenceParts]:
     """What the tagger scores: each sentence's tokens with their features, looked up."""
     prepared = _prepare(sentences)
-    found = _document_evidence(prepared)
+    elsewhere = _Document(prepared).elsewhere
     return [
         SentenceParts(
             tokens, sentence.looked_up, _dynamic_features(sentence, found), sentence.matches
         )
-        for tokens, sentence in zip(sentences, prepared, strict=True)
+        for tokens, sentence, found in zip(sentences, prepared, elsewhere, strict=True)
     ]
 
 
@@ -708,20 +759,22 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
 
 
 def places_in_context(parts: SentenceParts, tags: list[str]) -> list[str]:
-    """A listed place right after a word for places (حي, مدينة, أحياء ... و...) is a place.
+    """A place of the curated list named where only a place can stand is a place.
 
-    The model weighs a name's other readings (صلاح الدين the man, الشيخ the title)
-    against the context; a listed place named where only a place can stand is
-    tagged LOC whatever the model said, and nothing else is changed.
+    That is right after a word for places (حي الشيخ سعيد), or as a later member of
+    a list that follows one (أحياء سيف الدولة والمشهد وصلاح الدين). The model weighs a
+    name's other readings (صلاح الدين the man, الشيخ the title) against its context;
+    here the context decides, and nothing else is changed.
     """
     keys = [features.key for features in parts.looked_up]
+    lexicon = load_lexicon()
     covered = -1
     for start, end, kinds in sorted(parts.matches, key=lambda m: (m[0], m[0] - m[1])):
         if "LOC" not in kinds or start < covered or tags[start] == "I-LOC":
             continue
         if all(tag.endswith("-LOC") for tag in tags[start:end]):
             continue
-        if not _after_place_word(keys, tags, start):
+        if not lexicon.is_curated_place(keys[start:end]) or not _place_stands(keys, tags, start):
             continue
         tags[start:end] = ["B-LOC"] + ["I-LOC"] * (end - start - 1)
         if end < len(tags) and tags[end].startswith("I-"):
@@ -730,15 +783,25 @@ def places_in_context(parts: SentenceParts, tags: list[str]) -> list[str]:
     return tags
 
 
-def _after_place_word(keys: Sequence[str], tags: Sequence[str], start: int) -> bool:
-    """Whether a word for places precedes `start`, directly or across a list of places."""
+def _place_stands(keys: Sequence[str], tags: Sequence[str], start: int) -> bool:
+    """Whether a word for places comes right before `start`, or a list of places that one opens."""
+    if start == 0:
+        return False
+    if _is_place_word(keys[start - 1]):
+        return True
+    # A later member of a list: joined by و or a comma to the places before it.
+    if not (keys[start].startswith("و") or keys[start - 1] in LIST_JOINERS):
+        return False
     for j in range(start - 1, max(start - 1 - PLACE_LIST_REACH, -1), -1):
-        key = keys[j]
-        if key in PLACE_WORDS or split_proclitic(key)[1] in PLACE_WORDS:
+        if _is_place_word(keys[j]):
             return True
-        if not (tags[j].endswith("-LOC") or key in LIST_JOINERS):
+        if not (tags[j].endswith("-LOC") or keys[j] in LIST_JOINERS):
             return False
     return False
+
+
+def _is_place_word(key: str) -> bool:
+    return key in PLACE_WORDS or split_proclitic(key)[1] in PLACE_WORDS
 
 
 def _tag_spans(tags: Sequence[str]) -> Iterator[tuple[int, int, str]]:
