@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import gzip
 import re
+import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -32,6 +34,8 @@ TOKEN_RE = re.compile(r"\d+(?:[.,\u066b\u066c]\d+)*|[\w\u064b-\u065f\u0670]+|[^\
 WORD_KEY_CACHE = 200_000
 TYPES = ("PERS", "LOC", "ORG", "MISC")
 MODEL_FILE = "ner.crfsuite"
+# crfsuite's feature kinds in its model file: a (attribute, label) weight or a (label, label) one.
+CRFSUITE_STATE, CRFSUITE_TRANSITION = 0, 1
 CLUSTERS_FILE = "word-clusters.tsv.gz"
 ANERGAZET_FILES = {
     "LOC": "anergazet-loc.txt.gz",
@@ -479,9 +483,9 @@ class _Document:
         self.elsewhere = [[features[item] for item in sentence] for sentence in occurrences]
 
     def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> list[str]:
-        forms = {key, stem}
-        if all(self._found[form]["seen"] == 1 for form in forms):
+        if self._found[key]["seen"] == 1 and self._found[stem]["seen"] == 1:
             return []  # the only occurrence: most words of an article
+        forms = {key, stem}
         # Each form's counts include this occurrence once.
         seen_here = len(forms)
         counts: dict[str, int] = {}
@@ -602,9 +606,11 @@ class EntityTagger:
         if model_path is None:
             with resources.as_file(resources.files("processors") / "resources" / MODEL_FILE) as p:
                 self._tagger.open(str(p))
+                model = p.read_bytes()
         else:
             self._tagger.open(model_path)
-        self._chain = LinearChain.from_tagger(self._tagger)
+            model = Path(model_path).read_bytes()
+        self._chain = LinearChain.from_model(self._tagger, model)
 
     def tag_tokens(self, tokens: Sequence[str]) -> list[str]:
         """IOB2 tags for one sentence of tokens, the sentence being its own document."""
@@ -668,19 +674,28 @@ class LinearChain:
         self._token_scores = lru_cache(maxsize=WORD_KEY_CACHE)(self._score_token)
 
     @classmethod
-    def from_tagger(cls, tagger: pycrfsuite.Tagger) -> LinearChain:
+    def from_model(cls, tagger: pycrfsuite.Tagger, model: bytes) -> LinearChain:
+        """The weights of an open crfsuite model, exact, from its file's feature table.
+
+        The names of attributes and labels come from the tagger; the weights are
+        read from the file, because the tagger's dump rounds them to six decimals
+        and a near tie would then be broken differently from crfsuite.
+        """
         info = tagger.info()
         labels = sorted(info.labels, key=lambda label: int(info.labels[label]))
-        label_index = {label: n for n, label in enumerate(labels)}
+        names = {int(number): name for name, number in info.attributes.items()}
         attributes: dict[str, int] = {}
-        for attribute, _label in info.state_features:
-            attributes.setdefault(attribute, len(attributes))
-        state = np.zeros((len(attributes), len(labels)))
-        for (attribute, label), weight in info.state_features.items():
-            state[attributes[attribute], label_index[label]] = weight
+        rows, columns, weights = [], [], []
         transitions = np.zeros((len(labels), len(labels)))
-        for (before, after), weight in info.transitions.items():
-            transitions[label_index[before], label_index[after]] = weight
+        for kind, source, target, weight in _model_features(model, info.header):
+            if kind == CRFSUITE_TRANSITION:
+                transitions[source, target] = weight
+                continue
+            rows.append(attributes.setdefault(names[source], len(attributes)))
+            columns.append(target)
+            weights.append(weight)
+        state = np.zeros((len(attributes), len(labels)))
+        state[rows, columns] = weights
         return cls(labels, attributes, state, transitions)
 
     def _weights(self, features: Iterable[str]) -> np.ndarray:
@@ -704,14 +719,16 @@ class LinearChain:
                 scores[: size - offset] += cached[offset:, slot]
             else:
                 scores[-offset:] += cached[: size + offset, slot]
-        positions, rows = [], []
-        for i, features in enumerate(dynamic):
-            for feature in features:
-                row = self._attributes.get(feature)
-                if row is not None:
-                    positions.append(i)
-                    rows.append(row)
-        np.add.at(scores, positions, self._state[rows])
+        get = self._attributes.get
+        found = [
+            (i, row)
+            for i, features in enumerate(dynamic)
+            for row in map(get, features)
+            if row is not None
+        ]
+        if found:
+            positions, rows = zip(*found, strict=True)
+            np.add.at(scores, list(positions), self._state[list(rows)])
         return scores
 
     def tag(self, document: Sequence[SentenceParts]) -> list[list[str]]:
@@ -719,6 +736,19 @@ class LinearChain:
         emissions = [self.emissions(s.tokens, s.dynamic) for s in document if s.tokens]
         paths = iter(_viterbi(emissions, self._transitions))
         return [[self.labels[label] for label in next(paths)] if s.tokens else [] for s in document]
+
+
+def _model_features(model: bytes, header: dict[str, str]) -> Iterator[tuple[int, int, int, float]]:
+    """(kind, source, target, weight) of every feature in a crfsuite model file.
+
+    The table starts at the header's `off_features`: "FEAT", its size and count,
+    then one little-endian (uint32 kind, uint32 source, uint32 target, float64) each.
+    """
+    offset = int(header["off_features"], 16)
+    if model[offset : offset + 4] != b"FEAT":
+        raise OSError("not a crfsuite model: no feature table where the header says")
+    (count,) = struct.unpack_from("<I", model, offset + 8)
+    yield from struct.iter_unpack("<IIId", model[offset + 12 : offset + 12 + 20 * count])
 
 
 def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[list[int]]:
@@ -746,13 +776,12 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
             score = candidates.max(axis=1) + padded[:, i]
         if i in ending:
             final[ending[i]] = score[ending[i]]
-    pointers = back.tolist()
     paths = []
     for n, length in enumerate(lengths):
         label = int(final[n].argmax())
         path = [label]
         for i in range(length - 1, 0, -1):
-            label = pointers[i][n][label]
+            label = int(back[i, n, label])
             path.append(label)
         paths.append(path[::-1])
     return paths
