@@ -235,8 +235,21 @@ class Lexicon:
             longest[name[0]] = max(longest.get(name[0], 0), len(name))
         return longest
 
+    @cached_property
+    def _reaches(self) -> dict[str, int]:
+        return {}
+
     def _reach(self, key: str) -> int:
         """The most words a listed name starting at this word can have (0: none starts here)."""
+        reaches = self._reaches
+        reach = reaches.get(key)
+        if reach is None:
+            if len(reaches) >= WORD_KEY_CACHE:
+                reaches.clear()  # a bound on memory; news vocabulary refills it quickly
+            reach = reaches[key] = self._count_reach(key)
+        return reach
+
+    def _count_reach(self, key: str) -> int:
         reach = self.longest.get(key, 0)
         _clitic, stem = split_proclitic(key)
         if stem != key:
@@ -639,14 +652,16 @@ class EntityTagger:
     ) -> list[Entity]:
         """Entities of `text`, tagged sentence by sentence, with canonical names."""
         spans = sentences or [(0, len(text))]
-        tokens = [list(tokenize(text[start:end])) for start, end in spans]
+        tokens = [
+            [(m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(text, start, end)]
+            for start, end in spans
+        ]
         tags = self.tag_document([[t for t, _s, _e in sentence] for sentence in tokens])
         found: list[Entity] = []
-        for (start, _end), sentence, sentence_tags in zip(spans, tokens, tags, strict=True):
+        for sentence, sentence_tags in zip(tokens, tags, strict=True):
             for first, last, kind in _tag_spans(sentence_tags):
-                span_start = start + sentence[first][1]
-                span_end = start + sentence[last - 1][2]
-                found.append(_entity(text, span_start, span_end, kind))
+                # Offsets are into the whole text: the sentences were matched in place.
+                found.append(_entity(text, sentence[first][1], sentence[last - 1][2], kind))
         return merge_mentions(found)
 
 
@@ -901,16 +916,19 @@ def merge_mentions(entities: list[Entity]) -> list[Entity]:
     all inside an earlier, longer mention of the same type takes its canonical form.
     """
     merged: list[Entity] = []
+    earlier_words: list[frozenset[str]] = []
     for entity in entities:
-        words = set(word_key(w) for w in entity.canonical.split())
+        words = frozenset(word_key(w) for w in entity.canonical.split())
         canonical = entity.canonical
-        for earlier in merged:
+        for earlier, their_words in zip(merged, earlier_words, strict=True):
             if (
                 earlier.type == entity.type
                 and len(earlier.canonical) > len(canonical)
-                and words <= set(word_key(w) for w in earlier.canonical.split())
+                and words <= their_words
             ):
                 canonical = earlier.canonical
                 break
         merged.append(Entity(entity.text, entity.type, entity.start, entity.end, canonical))
+        # What a later mention is compared with: the words of this one's canonical form.
+        earlier_words.append(frozenset(word_key(w) for w in canonical.split()))
     return merged
