@@ -26,7 +26,7 @@ from akhbar.runner import Stage
 from ingest.clean import extract
 from processors import enrich, normalize
 from processors.entities import EntityTagger
-from processors.ner_eval import GoldFileError, read_conll, score
+from processors.ner_eval import GoldFileError, documents, read_conll, score
 
 # The processors `process` runs, in pipeline order (not the fetch stage: no network).
 PROCESSORS = (normalize.NAME, enrich.NAME)
@@ -131,7 +131,8 @@ def evaluate() -> None:
 def evaluate_ner(path: Path) -> None:
     """Entity-level precision, recall and F1 (CoNLL style) of the shipped tagger on PATH.
 
-    PATH has one `token TAG` a line (IOB2), sentences separated by blank lines.
+    PATH has one `token TAG` a line (IOB2), sentences separated by blank lines; every
+    DOCUMENT_SENTENCES consecutive sentences are tagged as one document.
     """
     try:
         gold = read_conll(path)
@@ -139,5 +140,9 @@ def evaluate_ner(path: Path) -> None:
         click.echo(f"akhbar: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     tagger = EntityTagger()
-    predicted = [tagger.tag_tokens(tokens) for tokens, _tags in gold]
+    predicted = [
+        tags
+        for block in documents(gold)
+        for tags in tagger.tag_document([tokens for tokens, _tags in block])
+    ]
     click.echo(score(gold, predicted).report())

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator, Sequence
+import struct
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pycrfsuite
 
 from processors.arabic import search_form
@@ -30,6 +34,8 @@ TOKEN_RE = re.compile(r"\d+(?:[.,\u066b\u066c]\d+)*|[\w\u064b-\u065f\u0670]+|[^\
 WORD_KEY_CACHE = 200_000
 TYPES = ("PERS", "LOC", "ORG", "MISC")
 MODEL_FILE = "ner.crfsuite"
+# crfsuite's feature kinds in its model file: a (attribute, label) weight or a (label, label) one.
+CRFSUITE_STATE, CRFSUITE_TRANSITION = 0, 1
 CLUSTERS_FILE = "word-clusters.tsv.gz"
 ANERGAZET_FILES = {
     "LOC": "anergazet-loc.txt.gz",
@@ -37,6 +43,11 @@ ANERGAZET_FILES = {
     "PERS": "anergazet-pers.txt.gz",
 }
 CURATED_GAZETTEER = "gazetteer-curated.tsv"
+DEFINITENESS_FILE = "word-definiteness.tsv.gz"
+# Shares (percent) of a word's news occurrences with the article, cut into bands:
+# names sit at the ends (موسكو 0, الرياض 97), common nouns in between (مدينة 41).
+DEFINITENESS_BANDS = ((5, "never"), (25, "seldom"), (75, "both"), (95, "mostly"), (101, "always"))
+ARTICLE = "ال"
 # Longest gazetteer entry matched, in tokens; longer names are rare in news.
 MAX_GAZETTEER_TOKENS = 5
 # Proclitics, longest first, in search form: conjunction, preposition, article.
@@ -153,6 +164,15 @@ TYPE_WORDS = {
     "LOC": frozenset(("مدينه", "حي", "بلده", "قريه", "محافظه", "منطقه")),
     "ORG": frozenset(("منظمه", "تنظيم", "حركه", "جماعه")),
 }
+# Words for kinds of places: a listed place named after one of them is that place
+# (حي الشيخ سعيد), also through a list (أحياء سيف الدولة والمشهد وصلاح الدين).
+PLACE_WORDS = frozenset(
+    ("حي", "احياء", "مدينه", "مدن", "بلده", "بلدات", "قريه", "قري", "منطقه", "مناطق")
+    + ("محافظه", "ضاحيه", "مخيم", "ريف")
+)
+LIST_JOINERS = frozenset(("و", "،", ","))
+# How far back through a list of places a place word still speaks for its members.
+PLACE_LIST_REACH = 12
 # Endings of nationality adjectives (السوري, السورية, الروسيه after folding).
 NISBA_ENDINGS = ("ي", "يه")
 TRIGGER_TYPE = {word: kind for kind, words in TRIGGERS.items() for word in words}
@@ -203,36 +223,75 @@ class Lexicon:
 
     clusters: dict[str, tuple[str, ...]]
     gazetteer: dict[tuple[str, ...], frozenset[str]]
+    definiteness: dict[str, int]
+    # The places of the curated list: hand-checked, unlike the larger gazetteers.
+    curated_places: frozenset[tuple[str, ...]]
 
     @cached_property
-    def first_words(self) -> frozenset[str]:
-        """First words of the listed names: a token that is none of these starts no match."""
-        return frozenset(name[0] for name in self.gazetteer)
+    def longest(self) -> dict[str, int]:
+        """Per first word of a listed name, the most words a name starting with it has."""
+        longest: dict[str, int] = {}
+        for name in self.gazetteer:
+            longest[name[0]] = max(longest.get(name[0], 0), len(name))
+        return longest
 
-    def _may_start(self, key: str) -> bool:
-        if key in self.first_words:
-            return True
+    @cached_property
+    def _reaches(self) -> dict[str, int]:
+        return {}
+
+    def _reach(self, key: str) -> int:
+        """The most words a listed name starting at this word can have (0: none starts here)."""
+        reaches = self._reaches
+        reach = reaches.get(key)
+        if reach is None:
+            if len(reaches) >= WORD_KEY_CACHE:
+                reaches.clear()  # a bound on memory; news vocabulary refills it quickly
+            reach = reaches[key] = self._count_reach(key)
+        return reach
+
+    def _count_reach(self, key: str) -> int:
+        reach = self.longest.get(key, 0)
         _clitic, stem = split_proclitic(key)
-        return stem != key and (stem in self.first_words or "ال" + stem in self.first_words)
+        if stem != key:
+            reach = max(reach, self.longest.get(stem, 0), self.longest.get("ال" + stem, 0))
+        return reach
 
-    def gazetteer_tags(self, keys: Sequence[str]) -> list[list[str]]:
-        """Per token, B-/I- gazetteer tags of every listed name covering it."""
-        tags: list[list[str]] = [[] for _ in keys]
+    def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
+        """(start, end, types) of every listed name among the word keys, in order of start."""
+        found = []
         for start in range(len(keys)):
-            if not self._may_start(keys[start]):
-                continue
-            for length in range(1, MAX_GAZETTEER_TOKENS + 1):
+            for length in range(1, self._reach(keys[start]) + 1):
                 window = tuple(keys[start : start + length])
                 if len(window) < length:
                     break
                 kinds = self.gazetteer.get(window)
                 if kinds is None:
                     kinds = self._stripped_match(window)
-                for kind in kinds or ():
-                    tags[start].append(f"B-{kind}")
-                    for inside in range(start + 1, start + length):
-                        tags[inside].append(f"I-{kind}")
+                if kinds:
+                    found.append((start, start + length, kinds))
+        return found
+
+    def gazetteer_tags(
+        self, keys: Sequence[str], matches: list[tuple[int, int, frozenset[str]]] | None = None
+    ) -> list[list[str]]:
+        """Per token, B-/I- gazetteer tags of every listed name covering it."""
+        tags: list[list[str]] = [[] for _ in keys]
+        for start, end, kinds in self.matches(keys) if matches is None else matches:
+            for kind in kinds:
+                tags[start].append(f"B-{kind}")
+                for inside in range(start + 1, end):
+                    tags[inside].append(f"I-{kind}")
         return tags
+
+    def is_curated_place(self, keys: Sequence[str]) -> bool:
+        """Whether the words name a place of the curated list, a proclitic on the first allowed."""
+        window = tuple(keys)
+        if window in self.curated_places:
+            return True
+        _clitic, stem = split_proclitic(window[0])
+        return stem != window[0] and any(
+            (first, *window[1:]) in self.curated_places for first in (stem, "ال" + stem)
+        )
 
     def _stripped_match(self, window: tuple[str, ...]) -> frozenset[str] | None:
         _clitic, stem = split_proclitic(window[0])
@@ -261,11 +320,19 @@ def load_lexicon() -> Lexicon:
     for kind, name in ANERGAZET_FILES.items():
         for line in _resource_text(name).splitlines():
             _add_entry(entries, kind, line)
+    curated: dict[tuple[str, ...], set[str]] = {}
     for line in _resource_text(CURATED_GAZETTEER).splitlines():
         if line and not line.startswith("#"):
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
-    return Lexicon(clusters, {k: frozenset(v) for k, v in entries.items()})
+            _add_entry(curated, kind, name)
+    places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
+    definiteness = {}
+    for line in _resource_text(DEFINITENESS_FILE).splitlines():
+        word, _, share = line.partition("\t")
+        definiteness[word] = int(share)
+    gazetteer = {k: frozenset(v) for k, v in entries.items()}
+    return Lexicon(clusters, gazetteer, definiteness, places)
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:
@@ -300,7 +367,32 @@ def _word_features(key: str, shape: str) -> tuple[str, ...]:
         features.append(f"trigger={trigger}")
     if key not in lexicon.clusters and (not clitic or stem not in lexicon.clusters):
         features.append("unclustered")
+    features.append(_definiteness(key, lexicon))
     return tuple(features)
+
+
+def _definiteness(key: str, lexicon: Lexicon) -> str:
+    """How often the word takes the article in the news, and whether it has it here.
+
+    The word without its proclitic is looked up first (بحلب as حلب), then as it
+    stands, for names that merely start like a clitic (لافروف).
+    """
+    clitic, stem = split_proclitic(key)
+    has_article, share = clitic.endswith(ARTICLE) or stem.startswith(ARTICLE), None
+    if clitic:
+        share = lexicon.definiteness.get(_without_article(stem))
+    if share is None:
+        has_article = key.startswith(ARTICLE)
+        share = lexicon.definiteness.get(_without_article(key))
+    here = "al" if has_article else "bare"
+    if share is None:
+        return f"def={here}:unknown"
+    band = next(name for limit, name in DEFINITENESS_BANDS if share < limit)
+    return f"def={here}:{band}"
+
+
+def _without_article(key: str) -> str:
+    return key[len(ARTICLE) :] if key.startswith(ARTICLE) else key
 
 
 def _shape(token: str) -> str:
@@ -316,49 +408,189 @@ def _shape(token: str) -> str:
 # Features copied from neighbours: the ones that say most about the current word.
 NEIGHBOUR_PREFIXES = ("w=", "c1=", "c2=", "stem=", "trigger=", "shape=", "clitic=")
 WINDOW = 2
-
-
 OFFSETS = tuple(offset for offset in range(-WINDOW, WINDOW + 1) if offset)
+# Words that join a person's name to the father's (محمد بن سلمان).
+NAME_LINKS = frozenset(("بن", "ابن", "بنت"))
+
+
+class TokenFeatures(NamedTuple):
+    """What one token form contributes, looked up once per form.
+
+    `own` are its features at its own position; `seen_from[slot]` are the features
+    it gives a word that sees it at OFFSETS[slot] (that word's neighbour features).
+    """
+
+    key: str
+    stem: str
+    own: tuple[str, ...]
+    seen_from: tuple[tuple[str, ...], ...]
+    # The type of name this word announces (وزير: PERS), or "".
+    trigger: str
 
 
 @lru_cache(maxsize=WORD_KEY_CACHE)
-def _neighbour_features(key: str, shape: str) -> tuple[tuple[str, ...], ...]:
-    """What a word tells its neighbours, one tuple per offset it can be seen from."""
-    shared = [f for f in _word_features(key, shape) if f.startswith(NEIGHBOUR_PREFIXES)]
-    return tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
-
-
-@lru_cache(maxsize=WORD_KEY_CACHE)
-def _token_features(
-    token: str,
-) -> tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """A token's key, own features and features for its neighbours, looked up once."""
+def token_features(token: str) -> TokenFeatures:
+    """The features of one token form that do not depend on its neighbours."""
     key, shape = word_key(token), _shape(token)
-    return key, _word_features(key, shape), _neighbour_features(key, shape)
+    own = _word_features(key, shape)
+    shared = [f for f in own if f.startswith(NEIGHBOUR_PREFIXES)]
+    seen_from = tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
+    stem = split_proclitic(key)[1]
+    trigger = TRIGGER_TYPE.get(key) or TRIGGER_TYPE.get(stem) or ""
+    return TokenFeatures(key, stem, ("bias", *own), seen_from, trigger)
+
+
+NO_EVIDENCE: frozenset[str] = frozenset()
+
+
+def _occurrence_evidence(
+    looked_up: Sequence[TokenFeatures], matches: Sequence[tuple[int, int, frozenset[str]]]
+) -> list[frozenset[str]]:
+    """Per token, what this occurrence says about the type of name it is."""
+    found: dict[int, set[str]] = {}
+    for start, end, kinds in matches:
+        for i in range(start, end):
+            found.setdefault(i, set()).update(f"gaz={kind}" for kind in kinds)
+    for i in range(1, len(looked_up)):
+        if looked_up[i - 1].trigger:
+            found.setdefault(i, set()).add(f"after={looked_up[i - 1].trigger}")
+        if looked_up[i].key in NAME_LINKS:
+            found.setdefault(i - 1, set()).add("before_link")
+    evidence = [NO_EVIDENCE] * len(looked_up)
+    for i, items in found.items():
+        evidence[i] = frozenset(items)
+    return evidence
+
+
+class _Sentence(NamedTuple):
+    looked_up: list[TokenFeatures]
+    matches: list[tuple[int, int, frozenset[str]]]
+    gazetteer: list[list[str]]
+    evidence: list[frozenset[str]]
+
+
+class _Document:
+    """The evidence of every occurrence of every word form in one document.
+
+    `elsewhere[n][i]` are the document features of token i of sentence n: the
+    evidence the other occurrences of the same word give.
+    """
+
+    def __init__(self, sentences: Sequence[_Sentence]) -> None:
+        occurrences = [
+            [
+                (features.key, features.stem, evidence)
+                for features, evidence in zip(sentence.looked_up, sentence.evidence, strict=True)
+            ]
+            for sentence in sentences
+        ]
+        counted = Counter(item for sentence in occurrences for item in sentence)
+        self._found: dict[str, dict[str, int]] = {}
+        for (key, stem, evidence), times in counted.items():
+            for form in {key, stem}:
+                counts = self._found.setdefault(form, {})
+                counts["seen"] = counts.get("seen", 0) + times
+                for item in evidence:
+                    counts[item] = counts.get(item, 0) + times
+        features = {item: self._count_elsewhere(*item) for item in counted}
+        self.elsewhere = [[features[item] for item in sentence] for sentence in occurrences]
+
+    def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> list[str]:
+        if self._found[key]["seen"] == 1 and self._found[stem]["seen"] == 1:
+            return []  # the only occurrence: most words of an article
+        forms = {key, stem}
+        # Each form's counts include this occurrence once.
+        seen_here = len(forms)
+        counts: dict[str, int] = {}
+        for form in forms:
+            for item, count in self._found.get(form, {}).items():
+                counts[item] = counts.get(item, 0) + count
+        mine = {"seen", *own}
+        return [
+            f"d:{item}"
+            for item, count in counts.items()
+            if count > (seen_here if item in mine else 0)
+        ]
+
+
+EDGES = {offset: f"{offset}:edge" for offset in OFFSETS}
+
+
+def _dynamic_features(sentence: _Sentence, elsewhere: list[list[str]]) -> list[list[str]]:
+    """Per token, the features that depend on its neighbours or its document."""
+    looked_up, gazetteer = sentence.looked_up, sentence.gazetteer
+    size = len(looked_up)
+    rows: list[list[str]] = [[] for _ in range(size)]
+    for i in {*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)}:
+        rows[i] += [EDGES[offset] for offset in OFFSETS if not 0 <= i + offset < size]
+    for j, tags in enumerate(gazetteer):
+        if not tags:
+            continue
+        rows[j] += [f"g={tag}" for tag in tags]
+        for offset in OFFSETS:
+            # Token i sees token j at i + offset.
+            if 0 <= j - offset < size:
+                rows[j - offset] += [f"{offset}:g={tag}" for tag in tags]
+    for i in range(1, size):
+        rows[i].append(f"bigram={looked_up[i - 1].key}|{looked_up[i].key}")
+    for row, document in zip(rows, elsewhere, strict=True):
+        row += document
+    return rows
+
+
+def _prepare(sentences: Sequence[Sequence[str]]) -> list[_Sentence]:
+    lexicon = load_lexicon()
+    prepared = []
+    for tokens in sentences:
+        looked_up = [token_features(token) for token in tokens]
+        keys = [features.key for features in looked_up]
+        matches = lexicon.matches(keys)
+        gazetteer = lexicon.gazetteer_tags(keys, matches)
+        evidence = _occurrence_evidence(looked_up, matches)
+        prepared.append(_Sentence(looked_up, matches, gazetteer, evidence))
+    return prepared
+
+
+class SentenceParts(NamedTuple):
+    """One sentence's tokens, their per-form and per-position features, its listed names."""
+
+    tokens: Sequence[str]
+    looked_up: list[TokenFeatures]
+    dynamic: list[list[str]]
+    matches: list[tuple[int, int, frozenset[str]]]
+
+
+def document_parts(sentences: Sequence[Sequence[str]]) -> list[SentenceParts]:
+    """What the tagger scores: each sentence's tokens with their features, looked up."""
+    prepared = _prepare(sentences)
+    elsewhere = _Document(prepared).elsewhere
+    return [
+        SentenceParts(
+            tokens, sentence.looked_up, _dynamic_features(sentence, found), sentence.matches
+        )
+        for tokens, sentence, found in zip(sentences, prepared, elsewhere, strict=True)
+    ]
+
+
+def document_features(sentences: Sequence[Sequence[str]]) -> list[list[list[str]]]:
+    """CRF features for each token of each sentence of one document (training's view)."""
+    document = []
+    for _tokens, looked_up, dynamic, _matches in document_parts(sentences):
+        rows = []
+        for i, features in enumerate(looked_up):
+            row = [*features.own, *dynamic[i]]
+            for slot, offset in enumerate(OFFSETS):
+                j = i + offset
+                if 0 <= j < len(looked_up):
+                    row += looked_up[j].seen_from[slot]
+            rows.append(row)
+        document.append(rows)
+    return document
 
 
 def sentence_features(tokens: Sequence[str]) -> list[list[str]]:
-    """CRF features for each token of one sentence."""
-    looked_up = [_token_features(token) for token in tokens]
-    keys = [key for key, _own, _neighbour in looked_up]
-    own = [features for _key, features, _neighbour in looked_up]
-    neighbour = [features for _key, _own, features in looked_up]
-    gazetteer = load_lexicon().gazetteer_tags(keys)
-    rows = []
-    for i in range(len(tokens)):
-        row = ["bias", *own[i], *(f"g={tag}" for tag in gazetteer[i])]
-        for slot, offset in enumerate(OFFSETS):
-            j = i + offset
-            if not 0 <= j < len(tokens):
-                row.append(f"{offset}:edge")
-                continue
-            row += neighbour[j][slot]
-            row += [f"{offset}:g={tag}" for tag in gazetteer[j]]
-        if i > 0:
-            row.append(f"bigram={keys[i - 1]}|{keys[i]}")
-
-        rows.append(row)
-    return rows
+    """CRF features for each token of a sentence that is a document on its own."""
+    return document_features([tokens])[0]
 
 
 @dataclass(frozen=True)
@@ -375,9 +607,11 @@ class Entity:
 class EntityTagger:
     """Tags entities in display text with the shipped CRF model.
 
-    Built once per process (the model is memory-mapped by crfsuite). A missing
-    or unreadable model file raises OSError at construction, so a stage fails
-    at start-up rather than on its first article.
+    Built once per process: the model's weights are read into arrays and each
+    token form's share of the scores is cached, so tagging is a few array sums
+    and a Viterbi pass per document. A missing or unreadable model file raises
+    OSError at construction, so a stage fails at start-up rather than on its
+    first article.
     """
 
     def __init__(self, model_path: str | None = None) -> None:
@@ -385,28 +619,233 @@ class EntityTagger:
         if model_path is None:
             with resources.as_file(resources.files("processors") / "resources" / MODEL_FILE) as p:
                 self._tagger.open(str(p))
+                model = p.read_bytes()
         else:
             self._tagger.open(model_path)
+            model = Path(model_path).read_bytes()
+        self._chain = LinearChain.from_model(self._tagger, model)
 
     def tag_tokens(self, tokens: Sequence[str]) -> list[str]:
-        """IOB2 tags for one sentence of tokens."""
-        if not tokens:
-            return []
-        return list(self._tagger.tag(sentence_features(tokens)))
+        """IOB2 tags for one sentence of tokens, the sentence being its own document."""
+        return self.tag_document([tokens])[0]
+
+    def tag_document(
+        self, sentences: Sequence[Sequence[str]], place_rule: bool = True
+    ) -> list[list[str]]:
+        """IOB2 tags for each sentence of one document (without the place rule: the model's)."""
+        document = document_parts(sentences)
+        tagged = self._chain.tag(document)
+        if not place_rule:
+            return tagged
+        return [
+            places_in_context(parts, tags) for parts, tags in zip(document, tagged, strict=True)
+        ]
+
+    def reference_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """The same tags computed by crfsuite itself: the check on `tag_document`."""
+        return [
+            list(self._tagger.tag(rows)) if rows else [] for rows in document_features(sentences)
+        ]
 
     def entities(
         self, text: str, sentences: Sequence[tuple[int, int]] | None = None
     ) -> list[Entity]:
         """Entities of `text`, tagged sentence by sentence, with canonical names."""
+        spans = sentences or [(0, len(text))]
+        tokens = [
+            [(m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(text, start, end)]
+            for start, end in spans
+        ]
+        tags = self.tag_document([[t for t, _s, _e in sentence] for sentence in tokens])
         found: list[Entity] = []
-        for start, end in sentences or [(0, len(text))]:
-            tokens = list(tokenize(text[start:end]))
-            tags = self.tag_tokens([t for t, _s, _e in tokens])
-            for first, last, kind in _tag_spans(tags):
-                span_start = start + tokens[first][1]
-                span_end = start + tokens[last - 1][2]
-                found.append(_entity(text, span_start, span_end, kind))
+        for sentence, sentence_tags in zip(tokens, tags, strict=True):
+            for first, last, kind in _tag_spans(sentence_tags):
+                # Offsets are into the whole text: the sentences were matched in place.
+                found.append(_entity(text, sentence[first][1], sentence[last - 1][2], kind))
         return merge_mentions(found)
+
+
+class LinearChain:
+    """A linear-chain CRF's weights as arrays, decoding exactly as crfsuite does.
+
+    crfsuite scores a tag sequence as the sum of the weights of (feature, tag)
+    pairs and of (tag, next tag) transitions, with nothing for the start or end.
+    Most features depend on the token form alone, so the sum of their weights is
+    cached per form (a bounded cache), and only the features that depend on
+    neighbours or the document are looked up per position.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        attributes: dict[str, int],
+        state: np.ndarray,
+        transitions: np.ndarray,
+    ) -> None:
+        self.labels = tuple(labels)
+        self._attributes = attributes
+        self._state = state
+        self._transitions = transitions
+        self._token_scores = lru_cache(maxsize=WORD_KEY_CACHE)(self._score_token)
+
+    @classmethod
+    def from_model(cls, tagger: pycrfsuite.Tagger, model: bytes) -> LinearChain:
+        """The weights of an open crfsuite model, exact, from its file's feature table.
+
+        The names of attributes and labels come from the tagger; the weights are
+        read from the file, because the tagger's dump rounds them to six decimals
+        and a near tie would then be broken differently from crfsuite.
+        """
+        info = tagger.info()
+        labels = sorted(info.labels, key=lambda label: int(info.labels[label]))
+        names = {int(number): name for name, number in info.attributes.items()}
+        attributes: dict[str, int] = {}
+        rows, columns, weights = [], [], []
+        transitions = np.zeros((len(labels), len(labels)))
+        for kind, source, target, weight in _model_features(model, info.header):
+            if kind == CRFSUITE_TRANSITION:
+                transitions[source, target] = weight
+                continue
+            rows.append(attributes.setdefault(names[source], len(attributes)))
+            columns.append(target)
+            weights.append(weight)
+        state = np.zeros((len(attributes), len(labels)))
+        state[rows, columns] = weights
+        return cls(labels, attributes, state, transitions)
+
+    def _weights(self, features: Iterable[str]) -> np.ndarray:
+        rows = [self._attributes[f] for f in features if f in self._attributes]
+        return self._state[rows].sum(axis=0)
+
+    def _score_token(self, token: str) -> np.ndarray:
+        """Rows: the form's own score, then what it adds to a word seeing it at each offset."""
+        features = token_features(token)
+        return np.stack(
+            [self._weights(features.own), *(self._weights(f) for f in features.seen_from)]
+        )
+
+    def emissions(self, tokens: Sequence[str], dynamic: list[list[str]]) -> np.ndarray:
+        """Per token and tag, the summed weights of the token's features."""
+        cached = np.stack([self._token_scores(t) for t in tokens])
+        size = len(tokens)
+        scores = cached[:, 0].copy()
+        for slot, offset in enumerate(OFFSETS, start=1):
+            if offset > 0:
+                scores[: size - offset] += cached[offset:, slot]
+            else:
+                scores[-offset:] += cached[: size + offset, slot]
+        get = self._attributes.get
+        found = [
+            (i, row)
+            for i, features in enumerate(dynamic)
+            for row in map(get, features)
+            if row is not None
+        ]
+        if found:
+            positions, rows = zip(*found, strict=True)
+            np.add.at(scores, list(positions), self._state[list(rows)])
+        return scores
+
+    def tag(self, document: Sequence[SentenceParts]) -> list[list[str]]:
+        """The best tag sequence of each sentence, all sentences decoded side by side."""
+        emissions = [self.emissions(s.tokens, s.dynamic) for s in document if s.tokens]
+        paths = iter(_viterbi(emissions, self._transitions))
+        return [[self.labels[label] for label in next(paths)] if s.tokens else [] for s in document]
+
+
+def _model_features(model: bytes, header: dict[str, str]) -> Iterator[tuple[int, int, int, float]]:
+    """(kind, source, target, weight) of every feature in a crfsuite model file.
+
+    The table starts at the header's `off_features`: "FEAT", its size and count,
+    then one little-endian (uint32 kind, uint32 source, uint32 target, float64) each.
+    """
+    offset = int(header["off_features"], 16)
+    if model[offset : offset + 4] != b"FEAT":
+        raise OSError("not a crfsuite model: no feature table where the header says")
+    (count,) = struct.unpack_from("<I", model, offset + 8)
+    yield from struct.iter_unpack("<IIId", model[offset + 12 : offset + 12 + 20 * count])
+
+
+def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[list[int]]:
+    """Best label paths of several sequences at once, one array step per position.
+
+    Shorter sequences are padded; each one's final scores are kept at its own end.
+    """
+    if not emissions:
+        return []
+    lengths = [len(e) for e in emissions]
+    longest, labels = max(lengths), transitions.shape[0]
+    padded = np.zeros((len(emissions), longest, labels))
+    for n, scores in enumerate(emissions):
+        padded[n, : len(scores)] = scores
+    ending: dict[int, list[int]] = {}
+    for n, length in enumerate(lengths):
+        ending.setdefault(length - 1, []).append(n)
+    back = np.zeros((longest, len(emissions), labels), dtype=np.intp)
+    final = np.zeros((len(emissions), labels))
+    score = padded[:, 0]
+    for i in range(longest):
+        if i:
+            candidates = score[:, :, None] + transitions
+            back[i] = candidates.argmax(axis=1)
+            score = candidates.max(axis=1) + padded[:, i]
+        if i in ending:
+            final[ending[i]] = score[ending[i]]
+    paths = []
+    for n, length in enumerate(lengths):
+        label = int(final[n].argmax())
+        path = [label]
+        for i in range(length - 1, 0, -1):
+            label = int(back[i, n, label])
+            path.append(label)
+        paths.append(path[::-1])
+    return paths
+
+
+def places_in_context(parts: SentenceParts, tags: list[str]) -> list[str]:
+    """A place of the curated list named where only a place can stand is a place.
+
+    That is right after a word for places (حي الشيخ سعيد), or as a later member of
+    a list that follows one (أحياء سيف الدولة والمشهد وصلاح الدين). The model weighs a
+    name's other readings (صلاح الدين the man, الشيخ the title) against its context;
+    here the context decides, and nothing else is changed.
+    """
+    keys = [features.key for features in parts.looked_up]
+    lexicon = load_lexicon()
+    covered = -1
+    for start, end, kinds in sorted(parts.matches, key=lambda m: (m[0], m[0] - m[1])):
+        if "LOC" not in kinds or start < covered or tags[start] == "I-LOC":
+            continue
+        if all(tag.endswith("-LOC") for tag in tags[start:end]):
+            continue
+        if not lexicon.is_curated_place(keys[start:end]) or not _place_stands(keys, tags, start):
+            continue
+        tags[start:end] = ["B-LOC"] + ["I-LOC"] * (end - start - 1)
+        if end < len(tags) and tags[end].startswith("I-"):
+            tags[end] = "B-" + tags[end][2:]
+        covered = end
+    return tags
+
+
+def _place_stands(keys: Sequence[str], tags: Sequence[str], start: int) -> bool:
+    """Whether a word for places comes right before `start`, or a list of places that one opens."""
+    if start == 0:
+        return False
+    if _is_place_word(keys[start - 1]):
+        return True
+    # A later member of a list: joined by و or a comma to the places before it.
+    if not (keys[start].startswith("و") or keys[start - 1] in LIST_JOINERS):
+        return False
+    for j in range(start - 1, max(start - 1 - PLACE_LIST_REACH, -1), -1):
+        if _is_place_word(keys[j]):
+            return True
+        if not (tags[j].endswith("-LOC") or keys[j] in LIST_JOINERS):
+            return False
+    return False
+
+
+def _is_place_word(key: str) -> bool:
+    return key in PLACE_WORDS or split_proclitic(key)[1] in PLACE_WORDS
 
 
 def _tag_spans(tags: Sequence[str]) -> Iterator[tuple[int, int, str]]:
@@ -477,16 +916,19 @@ def merge_mentions(entities: list[Entity]) -> list[Entity]:
     all inside an earlier, longer mention of the same type takes its canonical form.
     """
     merged: list[Entity] = []
+    earlier_words: list[frozenset[str]] = []
     for entity in entities:
-        words = set(word_key(w) for w in entity.canonical.split())
+        words = frozenset(word_key(w) for w in entity.canonical.split())
         canonical = entity.canonical
-        for earlier in merged:
+        for earlier, their_words in zip(merged, earlier_words, strict=True):
             if (
                 earlier.type == entity.type
                 and len(earlier.canonical) > len(canonical)
-                and words <= set(word_key(w) for w in earlier.canonical.split())
+                and words <= their_words
             ):
                 canonical = earlier.canonical
                 break
         merged.append(Entity(entity.text, entity.type, entity.start, entity.end, canonical))
+        # What a later mention is compared with: the words of this one's canonical form.
+        earlier_words.append(frozenset(word_key(w) for w in canonical.split()))
     return merged

@@ -10,6 +10,10 @@ from pathlib import Path
 from akhbar.errors import AkhbarError
 
 Sentence = tuple[list[str], list[str]]
+TYPES = ("PERS", "LOC", "ORG", "MISC")
+# Sentences per document when a gold file has no document boundaries (ANERcorp):
+# about one news article's worth, so document features see what they see in service.
+DOCUMENT_SENTENCES = 12
 
 
 class GoldFileError(AkhbarError):
@@ -39,6 +43,13 @@ def read_conll(path: Path) -> list[Sentence]:
     if not sentences:
         raise GoldFileError(f"{path}: no tagged tokens")
     return sentences
+
+
+def documents(sentences: Sequence[Sentence]) -> list[Sequence[Sentence]]:
+    """Consecutive sentences in blocks of DOCUMENT_SENTENCES, each tagged as one document."""
+    return [
+        sentences[i : i + DOCUMENT_SENTENCES] for i in range(0, len(sentences), DOCUMENT_SENTENCES)
+    ]
 
 
 def _tag(raw: str) -> str:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from processors.entities import Entity, EntityTagger, merge_mentions
-from processors.ner_eval import Score, spans
+from processors.entities import (
+    Entity,
+    EntityTagger,
+    document_features,
+    merge_mentions,
+    token_features,
+    tokenize,
+)
+from processors.ner_eval import Score, documents, read_conll, spans
+from scripts.train_ner import train
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +54,66 @@ def test_offsets_point_into_the_text(
 ) -> None:
     for entity in aleppo_entities:
         assert aleppo_display_text[entity.start : entity.end] == entity.text
+
+
+def test_districts_of_aleppo_are_places(aleppo_entities: list[Entity]) -> None:
+    # "أحياء سيف الدولة والمشهد والسكري وصلاح الدين" and "في حي الشيخ سعيد".
+    places = canonical(aleppo_entities, "LOC")
+    assert {"سيف الدولة", "صلاح الدين", "الشيخ سعيد"} <= places
+    named = {e.canonical for e in aleppo_entities}
+    assert not {"سيف", "الشيخ", "سعيد"} & named
+    assert "صلاح الدين" not in canonical(aleppo_entities, "PERS")
+
+
+def test_a_listed_place_is_a_place_only_where_a_place_can_stand(tagger: EntityTagger) -> None:
+    # Given the same name after a district word and as a man's name
+    district = tagger.entities("قصفت الطائرات حي صلاح الدين في المدينة.")
+    person = tagger.entities("قاد صلاح الدين الجيوش إلى القدس.")
+    # Then only the first is forced to be a place
+    assert ("صلاح الدين", "LOC") in {(e.canonical, e.type) for e in district}
+    assert ("صلاح الدين", "LOC") not in {(e.canonical, e.type) for e in person}
+
+
+def test_the_fast_decoder_agrees_with_crfsuite(
+    tagger: EntityTagger, aleppo_display_text: str
+) -> None:
+    sentences = [[t for t, _s, _e in tokenize(s)] for s in aleppo_display_text.split(".")]
+    for block in documents(read_conll(FIXTURES / "anercorp-sample.txt")):
+        tokens = [tokens for tokens, _tags in block]
+        assert tagger.tag_document(tokens, place_rule=False) == tagger.reference_tags(tokens)
+    assert tagger.tag_document(sentences, place_rule=False) == tagger.reference_tags(sentences)
+
+
+def test_a_freshly_trained_model_decodes_as_crfsuite_does(tmp_path: Path) -> None:
+    # Given a small model trained by the training script on the sample
+    gold = read_conll(FIXTURES / "anercorp-sample.txt")
+    model = tmp_path / "sample.crfsuite"
+    train(gold, model)
+    tagger = EntityTagger(str(model))
+    tokens = [tokens for tokens, _tags in gold]
+    # Then the array decoder finds crfsuite's own tags, which learnt the sample
+    tagged = tagger.tag_document(tokens, place_rule=False)
+    assert tagged == tagger.reference_tags(tokens)
+    score = Score()
+    for (_tokens, gold_tags), predicted in zip(gold, tagged, strict=True):
+        score.add(gold_tags, predicted)
+    assert score.prf()[2] > 0.9
+
+
+def test_other_mentions_in_the_document_speak_for_a_name() -> None:
+    # Given a name once after a title and once bare
+    rows = document_features([["قال", "الرئيس", "بوتين", "امس"], ["ووصل", "بوتين", "الى", "دمشق"]])
+    # Then the bare mention learns of the title, and the titled one not of itself
+    assert "d:after=PERS" in rows[1][1]
+    assert "d:after=PERS" not in rows[0][2]
+    assert "d:seen" in rows[0][2]
+    assert "d:seen" not in rows[0][0]
+
+
+def test_names_and_common_nouns_differ_in_taking_the_article() -> None:
+    assert "def=bare:never" in token_features("موسكو").own
+    assert "def=bare:never" in token_features("بحلب").own
+    assert "def=bare:both" in token_features("مدينة").own
 
 
 def test_a_surname_alone_is_the_same_person(aleppo_entities: list[Entity]) -> None:
