@@ -41,10 +41,8 @@ def timed(articles: Sequence[Article], step: Callable[[Article], object]) -> flo
     return seconds
 
 
-@click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--articles", "count", type=int, default=DEFAULT_ARTICLES)
-def main(folder: Path, count: int) -> None:
+def measure(folder: Path, count: int) -> tuple[int, int, dict[str, float]]:
+    """(articles, tokens, seconds per step label) over `count` articles on one core."""
     raw = [a for _, a in zip(range(count), read_articles(folder, days=1), strict=False)]
     normalized = [normalize(a) for a in raw]
     tokens = sum(a.token_count or 0 for a in normalized)
@@ -59,11 +57,19 @@ def main(folder: Path, count: int) -> None:
             ),
             "enrich": timed(normalized, enricher.enrich),
         }
+    return len(raw), tokens, runs
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--articles", "count", type=int, default=DEFAULT_ARTICLES)
+def main(folder: Path, count: int) -> None:
+    articles, tokens, runs = measure(folder, count)
     anchor = runs["tokenize (anchor)"]
-    click.echo(f"{len(raw)} articles, {tokens} tokens, one core")
+    click.echo(f"{articles} articles, {tokens} tokens, one core")
     click.echo(f"{'step':<20} {'articles/s':>11} {'tokens/s':>10} {'time vs tokenize':>17}")
     for label, seconds in runs.items():
-        rates = f"{len(raw) / seconds:11.1f} {tokens / seconds:10.0f}"
+        rates = f"{articles / seconds:11.1f} {tokens / seconds:10.0f}"
         click.echo(f"{label:<20} {rates} {seconds / anchor:16.1f}x")
 
 
