@@ -297,6 +297,7 @@ def main(
 ) -> None:
     """DATA: the SaudiNewsNet folder (daily zips). Prints one table of every figure."""
     configure_logging(LogSettings(level="ERROR", format="console"))
+    end_to_end.exit_on_sigterm()
     # kafka-python warns of every slow event-loop task on a loaded machine; the
     # table is what this prints.
     logging.getLogger("kafka").setLevel(logging.ERROR)

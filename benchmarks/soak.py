@@ -34,6 +34,7 @@ from benchmarks.end_to_end import (  # noqa: E402
     WARMUP_ARTICLES,
     Pipeline,
     Seen,
+    exit_on_sigterm,
     load_site_articles,
     percentile,
     running_pipeline,
@@ -190,6 +191,7 @@ def main(
     folder: Path, minutes: float, rate: float, sample_s: float, kafka: str, opensearch: str
 ) -> None:
     """A steady load through every stage; prints each stage's memory growth and a verdict."""
+    exit_on_sigterm()
     needed = WARMUP_ARTICLES + int(minutes * 60 * rate) + 1
     articles = load_site_articles(folder, min(needed, MAX_DISTINCT_ARTICLES))
     with running_pipeline(kafka, opensearch) as pipeline:
