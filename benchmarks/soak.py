@@ -47,6 +47,8 @@ WINDOW_S = 300.0
 # Growth under either bound is noise: allocator arenas settling, caches filling.
 GROWTH_LIMIT_MB = 20.0
 GROWTH_LIMIT_SHARE = 0.05
+# RSS is printed at this many moments of the run, first and last included.
+CURVE_POINTS = 6
 # The index is searched this often for what was published.
 SEARCH_EVERY_S = 1.0
 # Articles loaded from the data set; the soak cycles through them.
@@ -131,6 +133,18 @@ def growth(samples: Samples, duration_s: float, window_s: float) -> list[StageGr
     ]
 
 
+def curve(samples: Samples, points: int = CURVE_POINTS) -> list[str]:
+    """Each stage's RSS at evenly spaced moments: does growth level off or go on?"""
+    end = samples.rss[-1][0]
+    moments = [
+        min(samples.rss, key=lambda s: abs(s[0] - end * n / (points - 1))) for n in range(points)
+    ]
+    return [
+        f"{label} " + " ".join(f"{rss[label]:.0f}" for _, rss in moments)
+        for label in samples.rss[0][1]
+    ]
+
+
 def latencies(samples: Samples, epoch: float, start_s: float, end_s: float) -> list[float]:
     """Latencies of the articles published between start_s and end_s into the load."""
     return [
@@ -165,6 +179,7 @@ def report(samples: Samples, epoch: float, minutes: float, rate: float) -> list[
             f"growth {stage.growth_mb:+7.1f} MB ({stage.growth_mb / stage.first_mb:+.1%}), "
             f"peak {stage.peak_mb:7.1f} MB: {verdict}"
         )
+    lines.append("RSS over the run (MB at each fifth of it): " + "; ".join(curve(samples)))
     missing = len(samples.published) - len(samples.seen)
     kept_up = missing == 0
     lines.append(

@@ -9,7 +9,7 @@ import httpx
 from akhbar.article import article_id
 from benchmarks.end_to_end import NewsSites, percentile
 from benchmarks.profiles import summarize
-from benchmarks.soak import Samples, growth
+from benchmarks.soak import Samples, curve, growth
 from ingest.fixture_server import load_saudinewsnet
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "saudinewsnet-sample.jsonl"
@@ -64,6 +64,7 @@ def test_soak_verdict_is_growing_only_past_both_limits() -> None:
     stages = {stage.label: stage for stage in growth(samples, duration_s=900, window_s=300)}
     assert not stages["flat"].growing
     assert stages["leak"].growing and 60 < stages["leak"].growth_mb < 70
+    assert curve(samples, points=3) == ["flat 200 200 201", "leak 200 249 299"]
 
 
 def test_percentile_takes_the_nearest_rank() -> None:
