@@ -94,10 +94,15 @@ def ratio_row(
 
 
 def e2e_rows(
-    data: Path, sizes: Sizes, kafka: str, opensearch: str, profile: Path | None
+    data: Path,
+    sizes: Sizes,
+    kafka: str,
+    opensearch: str,
+    profile: Path | None,
+    rate: float | None = None,
 ) -> list[Row]:
     result = end_to_end.run(
-        data, sizes.articles, kafka, opensearch, sizes.steady_s, None, 1, profile
+        data, sizes.articles, kafka, opensearch, sizes.steady_s, rate, 1, profile
     )
     for line in end_to_end.describe(result):
         print(line)
@@ -272,6 +277,7 @@ def render(rows: list[Row], seconds: dict[str, float]) -> Table:
 @click.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--articles", type=int, help="end-to-end articles (default 5,000; --quick 100)")
+@click.option("--rate", type=float, help="e2e latency phase articles/s (default: half the burst's)")
 @click.option("--quick", is_flag=True, help="small sizes: a smoke test of every section")
 @click.option("--only", multiple=True, type=click.Choice(SECTIONS), help="run these sections")
 @click.option(
@@ -289,6 +295,7 @@ def render(rows: list[Row], seconds: dict[str, float]) -> Table:
 def main(
     data: Path,
     articles: int | None,
+    rate: float | None,
     quick: bool,
     only: tuple[str, ...],
     profile: Path | None,
@@ -305,7 +312,7 @@ def main(
     if articles is not None:
         sizes = replace(sizes, articles=articles)
     sections: dict[str, Callable[[], list[Row]]] = {
-        "e2e": lambda: e2e_rows(data, sizes, kafka, opensearch, profile),
+        "e2e": lambda: e2e_rows(data, sizes, kafka, opensearch, profile, rate),
         "ingest": lambda: ingest_rows(sizes),
         "normalize": lambda: normalize_rows(data, sizes),
         "enrich": lambda: enrich_rows(data, sizes),
