@@ -22,7 +22,9 @@ files and an OpenSearch index of its own (unique topic prefix and index name).
 * Memory: the peak RSS (VmHWM) of each stage's process at the end.
 * Anchor, same run, same machine: raw `trafilatura.bare_extraction` of the same
   pages in as many processes as there are cores, the least any pipeline that
-  cleans pages does, so its rate is the pipeline's ceiling.
+  cleans pages does, so its rate is the pipeline's ceiling. It is measured just
+  before the pipeline starts and just after it stops; the figure is compared with
+  the mean of the two, and both are printed (on a shared machine they differ).
 """
 
 from __future__ import annotations
@@ -396,7 +398,10 @@ class EndToEnd:
     articles: int
     searchable: int
     articles_per_s: float
+    # The anchor, measured before and after the pipeline: the machine's load moves
+    # between the two, and the figure is compared with their mean.
     raw_pages_per_s: float
+    raw_before_after: tuple[float, float]
     cores: int
     steady_rate: float
     steady_articles: int
@@ -433,8 +438,7 @@ def run(
         pool[WARMUP_ARTICLES + articles :],
     )
     pages = [article_page(a, str(n)) for n, a in enumerate(burst)]
-    raw_rate = raw_extraction_rate(pages, cores)
-    del pages
+    raw_before = raw_extraction_rate(pages, cores)
     with running_pipeline(
         kafka, opensearch, fetch_processes=fetch_processes, keep=keep
     ) as pipeline:
@@ -451,11 +455,13 @@ def run(
         latencies = [s.searchable - published[i] for i, s in seen_steady.items()]
         from_fetch = [s.searchable - s.fetched for s in seen_steady.values()]
         peaks = pipeline.stages.peak_rss_mb()
+    raw_after = raw_extraction_rate(pages, cores)
     return EndToEnd(
         articles=len(burst),
         searchable=len(seen),
         articles_per_s=throughput,
-        raw_pages_per_s=raw_rate,
+        raw_pages_per_s=(raw_before + raw_after) / 2,
+        raw_before_after=(raw_before, raw_after),
         cores=cores,
         steady_rate=steady_rate,
         steady_articles=count,
@@ -499,7 +505,8 @@ def describe(result: EndToEnd) -> list[str]:
     lines = [
         f"{result.searchable}/{result.articles} articles searchable, "
         f"{result.articles_per_s:.1f} articles/s; anchor raw bare_extraction on "
-        f"{result.cores} processes {result.raw_pages_per_s:.1f} pages/s; "
+        f"{result.cores} processes {result.raw_pages_per_s:.1f} pages/s (before "
+        f"{result.raw_before_after[0]:.1f}, after {result.raw_before_after[1]:.1f}); "
         f"ratio {result.ratio:.2f}",
         f"steady {result.steady_rate:.1f} articles/s, {result.steady_searchable}/"
         f"{result.steady_articles} searchable: feed-listed -> searchable p50 "

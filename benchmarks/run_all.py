@@ -106,7 +106,11 @@ def e2e_rows(
     )
     for line in end_to_end.describe(result):
         print(line)
-    anchor = f"raw bare_extraction x{result.cores} processes"
+    before, after = result.raw_before_after
+    anchor = (
+        f"raw bare_extraction x{result.cores} processes (mean of {before:.1f} before, "
+        f"{after:.1f} after)"
+    )
     rows = [
         ratio_row(
             "e2e",
