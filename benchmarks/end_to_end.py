@@ -30,6 +30,7 @@ files and an OpenSearch index of its own (unique topic prefix and index name).
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -546,6 +547,8 @@ def main(
 ) -> None:
     """Feeds to searchable articles over Kafka and OpenSearch, beside raw trafilatura."""
     exit_on_sigterm()
+    # A just-created monthly index answers searches with 503 for a moment; expected.
+    logging.getLogger("opensearch").setLevel(logging.ERROR)
     result = run(
         folder, articles, kafka, opensearch, steady_s, rate, fetch_processes, profile_dir, keep
     )

@@ -312,6 +312,9 @@ def main(
     # kafka-python warns of every slow event-loop task on a loaded machine; the
     # table is what this prints.
     logging.getLogger("kafka").setLevel(logging.ERROR)
+    # The index watcher's searches of a monthly index whose shards are starting
+    # answer 503 for a moment; the watcher expects it.
+    logging.getLogger("opensearch").setLevel(logging.ERROR)
     sizes = QUICK if quick else FULL
     if articles is not None:
         sizes = replace(sizes, articles=articles)
