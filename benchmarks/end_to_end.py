@@ -315,17 +315,26 @@ class Pipeline:
     def publish(self, articles: Sequence[SiteArticle]) -> dict[str, float]:
         return dict(self.sites.publish(article) for article in articles)
 
-    def publish_steadily(self, articles: Sequence[SiteArticle], rate: float) -> dict[str, float]:
-        """Publish at `rate` articles/s, on a schedule that does not drift."""
+    def publish_steadily(
+        self, articles: Sequence[SiteArticle], rate: float
+    ) -> tuple[dict[str, float], dict[str, Seen]]:
+        """Publish at `rate` articles/s on a schedule that does not drift, searching the
+        index for what was published meanwhile; (publication times, what was found)."""
         published: dict[str, float] = {}
+        seen: dict[str, Seen] = {}
         started = time.monotonic()
+        next_search = started + INDEX_POLL_S
         for n, article in enumerate(articles):
-            delay = started + n / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            while (due := started + n / rate) > time.monotonic():
+                if time.monotonic() >= next_search:
+                    seen.update(self.watcher.find([i for i in published if i not in seen]))
+                    next_search = time.monotonic() + INDEX_POLL_S
+                time.sleep(max(0.0, min(due, next_search) - time.monotonic()))
             article_key, when = self.sites.publish(article)
             published[article_key] = when
-        return published
+        pending = [i for i in published if i not in seen]
+        seen.update(self.watcher.wait_for(pending, self.stages))
+        return published, seen
 
 
 def exit_on_sigterm() -> None:
@@ -451,8 +460,7 @@ def run(
         throughput = len(seen) / (last - min(published.values()))
         steady_rate = rate or max(1.0, throughput / 2)
         count = min(len(steady), max(10, int(steady_s * steady_rate)))
-        published = pipeline.publish_steadily(steady[:count], steady_rate)
-        seen_steady = pipeline.watcher.wait_for(list(published), pipeline.stages)
+        published, seen_steady = pipeline.publish_steadily(steady[:count], steady_rate)
         latencies = [s.searchable - published[i] for i, s in seen_steady.items()]
         from_fetch = [s.searchable - s.fetched for s in seen_steady.values()]
         peaks = pipeline.stages.peak_rss_mb()
