@@ -7,6 +7,7 @@ UV_VERSION := 0.13.9
 UV := $(TOOLS)/bin/uv
 INSTALLED := $(VENV)/.installed
 RUN_ARGS ?= --archive examples/saudinewsnet-sample.jsonl
+BENCH_DATA ?= ../shared/data/saudinewsnet
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-unit services-up services-down lint format lock bench clean
@@ -58,9 +59,10 @@ lock: | $(UV) ## Re-lock the dependencies by hash (no index address is written)
 	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--quiet -o requirements.lock
 
-bench: env ## Bus throughput: the runtime next to raw kafka-python (starts the services)
+bench: env ## Every benchmark, one table, each figure beside its anchor (BENCH_ARGS=--quick)
 	scripts/services up
-	set -a; eval "$$(scripts/services env)"; set +a; $(VENV)/bin/python benchmarks/bus_throughput.py
+	set -a; eval "$$(scripts/services env)"; set +a; \
+	$(VENV)/bin/python -m benchmarks $(BENCH_DATA) $(BENCH_ARGS)
 
 clean: ## Remove the environments and local data
 	rm -rf $(VENV) $(TOOLS) data

@@ -208,6 +208,15 @@ def measure(
     return results
 
 
+def kafka_rates(bootstrap: str, size: str = "2 KB", scale: float = 1.0) -> tuple[float, float]:
+    """Median overall messages/s of (akhbar on Kafka, kafka-python raw+json), one size."""
+    text_bytes, count = SIZES[size]
+    with tempfile.TemporaryDirectory() as tmp:
+        messages = payloads(text_bytes, max(100, int(count * scale)))
+        results = measure(messages, bootstrap, Path(tmp))
+    return median_rates(results["kafka"])[2], median_rates(results["raw+json"])[2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply message counts")

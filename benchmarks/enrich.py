@@ -84,10 +84,8 @@ def part_steps(tmp: Path, enricher: Enricher) -> dict[str, Callable[[Prepared], 
     }
 
 
-@click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--articles", "count", type=int, default=DEFAULT_ARTICLES)
-def main(folder: Path, count: int) -> None:
+def measure(folder: Path, count: int) -> tuple[int, int, dict[str, float]]:
+    """(articles, tokens, seconds per step label) over `count` articles on one core."""
     raw = [a for _, a in zip(range(count), read_articles(folder, days=1), strict=False)]
     normalized = [normalize(a) for a in raw]
     tokens = sum(a.token_count or 0 for a in normalized)
@@ -100,6 +98,7 @@ def main(folder: Path, count: int) -> None:
             "normalize (anchor)": timed(raw, normalize),
             "enrich": timed(normalized, enricher.enrich),
         }
+<<<<<<< HEAD
         for part, step in part_steps(Path(tmp), enricher).items():
             runs[f"  {part}"] = timed(prepared, step)
     runs["  sum of parts"] = sum(runs[f"  {part}"] for part in PARTS)
@@ -107,12 +106,26 @@ def main(folder: Path, count: int) -> None:
 
 
 def report(runs: dict[str, float], articles: int, tokens: int) -> None:
+=======
+    return len(raw), tokens, runs
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--articles", "count", type=int, default=DEFAULT_ARTICLES)
+def main(folder: Path, count: int) -> None:
+    articles, tokens, runs = measure(folder, count)
+>>>>>>> bench
     anchor = runs["tokenize (anchor)"]
     click.echo(f"{articles} articles, {tokens} tokens, one core")
     click.echo(f"{'step':<20} {'articles/s':>11} {'tokens/s':>10} {'time vs tokenize':>17}")
     for label, seconds in runs.items():
         rates = f"{articles / seconds:11.1f} {tokens / seconds:10.0f}"
+<<<<<<< HEAD
         click.echo(f"{label:<20} {rates} {seconds / anchor:16.2f}x")
+=======
+        click.echo(f"{label:<20} {rates} {seconds / anchor:16.1f}x")
+>>>>>>> bench
 
 
 if __name__ == "__main__":

@@ -183,7 +183,10 @@ def _drop(url: str, prefix: str) -> None:
     client.close()
 
 
-def compare(name: str, target: float, runs: list[tuple[str, Callable[[], float]]]) -> None:
+def compare(
+    name: str, target: float, runs: list[tuple[str, Callable[[], float]]]
+) -> tuple[float, float]:
+    """Prints and returns the median (sink, anchor) articles/s."""
     figures: dict[str, list[float]] = {label: [] for label, _ in runs}
     for _ in range(REPEATS):
         for label, run in runs:
@@ -196,6 +199,55 @@ def compare(name: str, target: float, runs: list[tuple[str, Callable[[], float]]
         f"articles/s, ratio {sink / anchor:.2f}; target {target:,.0f}/s "
         f"{'met' if sink >= target else 'NOT met'}"
     )
+    return sink, anchor
+
+
+def measure(
+    count: int,
+    search_count: int,
+    opensearch: str,
+    text_bytes: int = 2_000,
+    archive: Path | None = None,
+    gzip: bool = False,
+    stored_keys: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Median (sink, anchor) articles/s of each sink: keys `jsonl` and `search`."""
+    articles = load_articles(count, archive, text_bytes)
+    messages = records(articles)
+    size = statistics.mean(len(m.value) for m in messages)
+    print(f"{len(articles):,} articles, mean JSON size {size:,.0f} bytes")
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as workdir:
+        where = Path(workdir)
+        template = stored_keys_template(where, stored_keys)
+        figures["jsonl"] = compare(
+            "JSON Lines sink",
+            20_000,
+            [
+                (
+                    "JsonlSink"
+                    + (" (gzip)" if gzip else "")
+                    + (f" ({stored_keys:,} keys stored)" if stored_keys else ""),
+                    lambda: jsonl_sink(articles, messages, where, gzip, template),
+                ),
+                (
+                    "raw write+fsync+rename" + (" (gzip)" if gzip else ""),
+                    lambda: raw_file(articles, messages, where, gzip),
+                ),
+            ],
+        )
+    few = articles[:search_count]
+    few_messages = messages[:search_count]
+    print(f"search: {len(few):,} articles into {opensearch}")
+    figures["search"] = compare(
+        "search sink",
+        2_000,
+        [
+            ("SearchSink", lambda: search_sink(few, few_messages, opensearch)),
+            ("raw helpers.bulk", lambda: raw_bulk(few, few_messages, opensearch)),
+        ],
+    )
+    return figures
 
 
 def main() -> None:
@@ -213,40 +265,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     configure_logging(LogSettings(level="WARNING"))
-
-    articles = load_articles(args.articles, args.archive, args.text_bytes)
-    messages = records(articles)
-    size = statistics.mean(len(m.value) for m in messages)
-    print(f"{len(articles):,} articles, mean JSON size {size:,.0f} bytes")
-    with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as workdir:
-        where = Path(workdir)
-        template = stored_keys_template(where, args.stored_keys)
-        compare(
-            "JSON Lines sink",
-            20_000,
-            [
-                (
-                    "JsonlSink"
-                    + (" (gzip)" if args.gzip else "")
-                    + (f" ({args.stored_keys:,} keys stored)" if args.stored_keys else ""),
-                    lambda: jsonl_sink(articles, messages, where, args.gzip, template),
-                ),
-                (
-                    "raw write+fsync+rename" + (" (gzip)" if args.gzip else ""),
-                    lambda: raw_file(articles, messages, where, args.gzip),
-                ),
-            ],
-        )
-    few = articles[: args.search_articles]
-    few_messages = messages[: args.search_articles]
-    print(f"search: {len(few):,} articles into {args.opensearch}")
-    compare(
-        "search sink",
-        2_000,
-        [
-            ("SearchSink", lambda: search_sink(few, few_messages, args.opensearch)),
-            ("raw helpers.bulk", lambda: raw_bulk(few, few_messages, args.opensearch)),
-        ],
+    measure(
+        args.articles,
+        args.search_articles,
+        args.opensearch,
+        args.text_bytes,
+        args.archive,
+        args.gzip,
+        args.stored_keys,
     )
 
 

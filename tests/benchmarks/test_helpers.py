@@ -1,0 +1,73 @@
+"""The benchmarks' own parts: the local news sites, the profile summary, the soak's verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from akhbar.article import article_id
+from benchmarks.end_to_end import NewsSites, percentile
+from benchmarks.profiles import summarize
+from benchmarks.soak import Samples, curve, growth
+from ingest.fixture_server import load_saudinewsnet
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "saudinewsnet-sample.jsonl"
+
+
+def test_a_published_article_is_listed_by_its_feed_under_the_id_the_pipeline_gives_it() -> None:
+    articles = load_saudinewsnet(SAMPLE, limit=3)
+    sites = NewsSites(2)
+    feeds = sites.start()
+    try:
+        published = [sites.publish(a) for a in articles]
+        with httpx.Client(trust_env=False) as client:
+            # Several requests on one client: the sites close each connection, so
+            # none is reused stale.
+            bodies = [client.get(feed).text for feed in feeds for _ in range(3)]
+            page = client.get(feeds[0].replace("/feeds/news.xml", "/news/0"))
+    finally:
+        sites.stop()
+    links = [f.replace("/feeds/news.xml", f"/news/{n}") for n in (0, 1) for f in feeds][:3]
+    listed = {article_id(link) for link in links if any(link in body for body in bodies)}
+    assert {article_key for article_key, _ in published} == listed
+    assert page.status_code == 200 and articles[0].title in page.text
+
+
+def test_profile_summary_separates_waiting_from_work_and_credits_project_functions(
+    tmp_path: Path,
+) -> None:
+    raw = tmp_path / "normalize.txt"
+    raw.write_text(
+        "run (akhbar/runner.py:10);normalize (processors/normalize.py:5);split "
+        "(processors/wordsplit.py:9) 30\n"
+        "run (akhbar/runner.py:10);send (akhbar/bus/kafka.py:3);"
+        "wakeup (kafka/net/selector.py:7) 10\n"
+        "run (akhbar/runner.py:12);poll (kafka/consumer/group.py:8);"
+        "EpollSelector.select (selectors.py:468) 60\n"
+    )
+    profile = summarize(raw)
+    assert (profile.samples, profile.waiting, profile.busy) == (100, 60, 40)
+    assert profile.self_time.most_common(1) == [("split (processors/wordsplit.py)", 30)]
+    assert profile.by_library == {"processors": 30, "kafka": 10}
+    # Inclusive time merges the two lines of `run`, and counts no waiting.
+    assert profile.inclusive["run (akhbar/runner.py)"] == 40
+    assert profile.inclusive["send (akhbar/bus/kafka.py)"] == 10
+
+
+def test_soak_verdict_is_growing_only_past_both_limits() -> None:
+    samples = Samples()
+    for second in range(0, 900, 10):
+        samples.rss.append(
+            (float(second), {"flat": 200.0 + second / 900, "leak": 200 + second / 9})
+        )
+    stages = {stage.label: stage for stage in growth(samples, duration_s=900, window_s=300)}
+    assert not stages["flat"].growing
+    assert stages["leak"].growing and 60 < stages["leak"].growth_mb < 70
+    assert curve(samples, points=3) == ["flat 200 200 201", "leak 200 249 299"]
+
+
+def test_percentile_takes_the_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentile(values, 0.5) == 51.0 and percentile(values, 0.95) == 95.0
+    assert percentile([3.0], 0.95) == 3.0
