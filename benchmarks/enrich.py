@@ -98,15 +98,9 @@ def measure(folder: Path, count: int) -> tuple[int, int, dict[str, float]]:
             "normalize (anchor)": timed(raw, normalize),
             "enrich": timed(normalized, enricher.enrich),
         }
-<<<<<<< HEAD
         for part, step in part_steps(Path(tmp), enricher).items():
             runs[f"  {part}"] = timed(prepared, step)
     runs["  sum of parts"] = sum(runs[f"  {part}"] for part in PARTS)
-    report(runs, len(raw), tokens)
-
-
-def report(runs: dict[str, float], articles: int, tokens: int) -> None:
-=======
     return len(raw), tokens, runs
 
 
@@ -115,17 +109,12 @@ def report(runs: dict[str, float], articles: int, tokens: int) -> None:
 @click.option("--articles", "count", type=int, default=DEFAULT_ARTICLES)
 def main(folder: Path, count: int) -> None:
     articles, tokens, runs = measure(folder, count)
->>>>>>> bench
     anchor = runs["tokenize (anchor)"]
     click.echo(f"{articles} articles, {tokens} tokens, one core")
     click.echo(f"{'step':<20} {'articles/s':>11} {'tokens/s':>10} {'time vs tokenize':>17}")
     for label, seconds in runs.items():
         rates = f"{articles / seconds:11.1f} {tokens / seconds:10.0f}"
-<<<<<<< HEAD
         click.echo(f"{label:<20} {rates} {seconds / anchor:16.2f}x")
-=======
-        click.echo(f"{label:<20} {rates} {seconds / anchor:16.1f}x")
->>>>>>> bench
 
 
 if __name__ == "__main__":
