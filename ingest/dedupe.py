@@ -19,7 +19,7 @@ for repeats.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from akhbar.article import Article
 from akhbar.bus import Bus, Message, PartitionReader, Producer
@@ -102,8 +102,10 @@ class DedupedOutput:
         output_topic: str,
         ids: FetchedIds,
         metrics: IngestMetrics | None = None,
+        also_close: Sequence[Callable[[], None]] = (),
     ) -> None:
         self._bus = bus
+        self._also_close = also_close
         self._output_topic = output_topic
         self._ids = ids
         self._metrics = metrics
@@ -154,5 +156,8 @@ class DedupedOutput:
         )
 
     def close(self) -> None:
+        """Close the producer and what the stage's step holds (its fetcher, its cleaners)."""
         self._producer.close()
         self._ids.close()
+        for close in self._also_close:
+            close()

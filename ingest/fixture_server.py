@@ -13,6 +13,7 @@ it binds 127.0.0.1 on a free port and serves from memory:
 * `/hostile/<case>` and `/feeds/hostile.xml`: the cases a real crawler meets
   (see HOSTILE_CASES); `/feeds/malformed.xml` is broken XML.
 * `/bench/<n>.xml`: tiny feeds for the polling benchmark, 304 when unchanged.
+* `/redirect?to=URL`: a 302 to URL (redirects to other hosts).
 * `/feeds/section/<k>-of-<n>.xml`: one of n section feeds; section k lists the
   articles i with i % n in {k, k - 1}, so every article is in two sections.
 
@@ -38,7 +39,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import brotli
 
@@ -232,6 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._hostile(path.removeprefix("/hostile/"))
         elif path.startswith("/bench/"):
             self._bench_feed(path)
+        elif path == "/redirect":
+            target = parse_qs(urlsplit(self.path).query).get("to", ["/"])[0]
+            self._send(302, b"", headers={"Location": target})
         elif path.startswith("/feeds/section/"):
             self._section_feed(path.removeprefix("/feeds/section/").removesuffix(".xml"))
         else:

@@ -41,6 +41,7 @@ from ingest.fetch import (
     FetchError,
     PermanentFetchError,
     TransientFetchError,
+    async_guarded_transport,
     retry_after_seconds,
 )
 from ingest.metrics import IngestMetrics
@@ -197,7 +198,9 @@ class FeedPoller:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(FEED_TIMEOUT_S, connect=10.0),
                 headers={"User-Agent": self.user_agent},
-                limits=httpx.Limits(max_connections=MAX_CONCURRENT),
+                transport=async_guarded_transport(
+                    self.guard, httpx.Limits(max_connections=MAX_CONCURRENT)
+                ),
                 follow_redirects=False,
                 trust_env=False,
             )
@@ -249,7 +252,8 @@ class FeedPoller:
         elif state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
         for _hop in range(MAX_REDIRECTS + 1):
-            await self._check_address(url)
+            # The address itself is checked when the connection opens (AsyncGuardedBackend).
+            self.guard.check_url(url)
             try:
                 response, body = await self._request(url, headers)
             except httpx.TimeoutException as exc:
@@ -273,12 +277,6 @@ class FeedPoller:
                     raise PermanentFetchError("too-large", f"feed over {MAX_FEED_BYTES} bytes")
                 chunks.append(chunk)
             return response, b"".join(chunks)
-
-    async def _check_address(self, url: str) -> None:
-        host = (urlsplit(url).hostname or "").lower()
-        if host in self.guard.allow_hosts:
-            return  # no DNS needed, and the benchmark's 10,000 local polls stay cheap
-        await asyncio.get_running_loop().run_in_executor(None, self.guard.check, url)
 
     def _new_entries(self, feed: Feed, state: FeedState, parsed: Any, now: float) -> PollResult:
         result = PollResult(state)

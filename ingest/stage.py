@@ -23,7 +23,7 @@ from akhbar.logs import get_logger
 from akhbar.metrics import Metrics
 from akhbar.runner import Stage
 from akhbar.topics import Topics
-from ingest.clean import clean_page
+from ingest.clean import PageCleaner, clean_page
 from ingest.dedupe import DedupedOutput, FetchedIds
 from ingest.fetch import (
     USER_AGENT,
@@ -42,7 +42,7 @@ VERSION = "1"
 
 
 class FetchStep:
-    """Callable step; one per stage thread (the fetcher's connection pool is not shared).
+    """Callable step, called from the stage's `concurrency` threads at once.
 
     A transient failure is raised for the runner to retry with backoff, but on
     the article's `max_attempts`-th failure it becomes a PermanentFetchError: one
@@ -57,8 +57,10 @@ class FetchStep:
         max_attempts: int = 3,
         health: PageErrorStore | None = None,
         already_cleaned: Callable[[str], bool] | None = None,
+        cleaner: Callable[[str, str, Article], Article] = clean_page,
     ) -> None:
         self.fetcher = fetcher
+        self.cleaner = cleaner
         self.metrics = metrics
         self.health = health
         self.already_cleaned = already_cleaned
@@ -106,7 +108,7 @@ class FetchStep:
         )
 
     def _clean(self, discovered: Article, page: FetchedPage) -> Article:
-        article = clean_page(page.text, page.url, discovered)
+        article = self.cleaner(page.text, page.url, discovered)
         source = str(getattr(article, "text_source", ""))
         if self.metrics is not None:
             self.metrics.cleaned.labels(source).inc()
@@ -129,7 +131,9 @@ def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
         host_spacing_s=ingest.host_spacing_s,
         obey_robots=ingest.obey_robots,
         total_timeout_s=ingest.page_timeout_s,
+        max_per_host=ingest.fetch_max_per_host,
     )
+    cleaner = PageCleaner(ingest.clean_processes, ingest.clean_timeout_s)
     topics = Topics(settings.bus.topic_prefix)
     ingest_metrics = IngestMetrics.of(metrics) if metrics else None
     # The stage's sink opens its own bus client; the ids are shared with the step.
@@ -141,14 +145,18 @@ def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
         max_attempts=settings.runner.step_retries + 1,
         health=PageErrorStore(ingest.state_path),
         already_cleaned=ids.known,
+        cleaner=cleaner,
     )
     return Stage(
         NAME,
         VERSION,
         topics.discovered,
         step,
-        sink=lambda: DedupedOutput(bus, topics.cleaned, ids, ingest_metrics),
+        sink=lambda: DedupedOutput(
+            bus, topics.cleaned, ids, ingest_metrics, also_close=(cleaner.close, fetcher.close)
+        ),
         bounded=True,
+        concurrency=ingest.fetch_concurrency,
     )
 
 
