@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -118,9 +119,15 @@ class PageErrorStore:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        # The fetch stage's steps run in several threads; one statement at a time.
+        self._lock = threading.Lock()
 
     def record_page_error(self, feed: str, kind: str, reason: str) -> None:
         """Count one failed page fetch against its feed, for feed health."""
+        with self._lock:
+            self._record(feed, kind, reason)
+
+    def _record(self, feed: str, kind: str, reason: str) -> None:
         self._db.execute(
             "INSERT INTO page_errors VALUES (?, ?, 1, ?, ?) ON CONFLICT (feed, kind) DO "
             "UPDATE SET count = count + 1, last_reason = excluded.last_reason, "
