@@ -182,9 +182,10 @@ class IngestSettings(Section):
     # Pages fetched at once by one fetch stage process, in all and from one host.
     fetch_concurrency: int = Field(default=8, ge=1)
     fetch_max_per_host: int = Field(default=2, ge=1)
-    # Worker processes that clean pages beside the fetching (0: in the fetch threads),
-    # and how long one page's extraction may run before it is stopped.
-    clean_processes: int = Field(default=1, ge=0)
+    # Worker processes that clean pages beside the fetching (0: in the fetch threads,
+    # the faster on benchmarks/ingest_throughput.py with 2 cores), and how long one
+    # page's extraction may run in a worker before the workers are restarted.
+    clean_processes: int = Field(default=0, ge=0)
     clean_timeout_s: float = Field(default=30.0, gt=0)
     # An article cleaned this recently is not fetched again when another feed (or a
     # repeated poll) discovers it; older ids are forgotten so the table stays bounded.

@@ -184,8 +184,9 @@ def _raw_worker(pages: list[str], spans: Any) -> None:
 
 def _in_two_processes(target: Any, args: list[tuple[Any, ...]]) -> list[tuple[float, float]]:
     """Run target(*args[i], queue) in two processes (not daemonic: the stage starts
-    its own cleaning worker); their (start, end) times."""
-    context = multiprocessing.get_context("fork")
+    its own cleaning workers; spawned, not forked from a process whose fork server
+    is running); their (start, end) times, taken inside the processes."""
+    context = multiprocessing.get_context("spawn")
     spans = context.Queue()
     workers = [context.Process(target=target, args=(*a, spans)) for a in args]
     for worker in workers:
@@ -288,7 +289,7 @@ def main() -> None:
                 )
     finally:
         server.terminate()
-    Console().print(table)
+        Console().print(table)  # what was measured, even when a later step failed
 
 
 if __name__ == "__main__":

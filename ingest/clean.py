@@ -183,6 +183,12 @@ class PageCleaner:
                 f"extraction-timeout: cleaning took longer than {self.timeout_s:g} s"
             ) from None
 
+    def start(self) -> None:
+        """Start the workers now and wait until they answer (their imports take seconds),
+        so the first pages do not wait for them."""
+        if self.processes > 0:
+            self._get_pool().apply(_ready)
+
     def _get_pool(self) -> multiprocessing.pool.Pool:
         with self._lock:
             if self._pool is None:
@@ -207,3 +213,7 @@ class PageCleaner:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.terminate()
+
+
+def _ready() -> bool:
+    return True

@@ -134,6 +134,7 @@ def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
         max_per_host=ingest.fetch_max_per_host,
     )
     cleaner = PageCleaner(ingest.clean_processes, ingest.clean_timeout_s)
+    cleaner.start()
     topics = Topics(settings.bus.topic_prefix)
     ingest_metrics = IngestMetrics.of(metrics) if metrics else None
     # The stage's sink opens its own bus client; the ids are shared with the step.
