@@ -135,7 +135,11 @@ def _raw_extract(pages: list[str]) -> None:
 
 
 def _run_stage(
-    base_url: str, scratch: Path, numbers: range, options: dict[str, int] | None = None
+    base_url: str,
+    scratch: Path,
+    numbers: range,
+    options: dict[str, int] | None = None,
+    ready: Any = None,
 ) -> tuple[float, float]:
     """Run the fetch stage over the site's articles `numbers`; (start, end) wall-clock times."""
     settings = Settings(
@@ -164,6 +168,8 @@ def _run_stage(
     drained = threading.Event()
     drained.set()
     stage = StageRunner(bus, fetch_stage(settings), settings.runner, Metrics())
+    if ready is not None:
+        ready.wait()  # the other process is set up too: start together
     started = time.time()
     stats = stage.run(drain_after=drained)
     ended = time.time()
@@ -172,11 +178,13 @@ def _run_stage(
     return started, ended
 
 
-def _stage_worker(base_url: str, numbers: range, scratch: str, spans: Any) -> None:
-    spans.put(_run_stage(base_url, Path(scratch), numbers))
+def _stage_worker(base_url: str, numbers: range, scratch: str, ready: Any, spans: Any) -> None:
+    configure_logging(LogSettings(level="ERROR", format="console"))  # a spawned process
+    spans.put(_run_stage(base_url, Path(scratch), numbers, ready=ready))
 
 
-def _raw_worker(pages: list[str], spans: Any) -> None:
+def _raw_worker(pages: list[str], ready: Any, spans: Any) -> None:
+    ready.wait()
     started = time.time()
     _raw_extract(pages)
     spans.put((started, time.time()))
@@ -188,7 +196,9 @@ def _in_two_processes(target: Any, args: list[tuple[Any, ...]]) -> list[tuple[fl
     is running); their (start, end) times, taken inside the processes."""
     context = multiprocessing.get_context("spawn")
     spans = context.Queue()
-    workers = [context.Process(target=target, args=(*a, spans)) for a in args]
+    # Spawned processes take seconds to import; they start timing together.
+    ready = context.Barrier(len(args))
+    workers = [context.Process(target=target, args=(*a, ready, spans)) for a in args]
     for worker in workers:
         worker.start()
     found = [spans.get(timeout=600) for _ in workers]
