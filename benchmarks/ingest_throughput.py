@@ -6,7 +6,8 @@
    they all answer 304. Anchor, same run: raw httpx.AsyncClient sending the same
    N conditional GETs with the same limits (per host and in total), doing
    nothing else.
-2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome) go through the
+2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome, each PAGE_COPIES
+   times under its own URL) go through the
    fetch stage (StageRunner on the embedded bus: fetch from the local site,
    decode, trafilatura, date, dedup) into articles.cleaned, with the stage's
    settings (concurrent fetches, cleaning in a worker process) and, as a second
