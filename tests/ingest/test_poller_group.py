@@ -38,6 +38,8 @@ PUBLISHED_WHILE_RUNNING = 20
 PUBLISH_EVERY_S = 0.2
 # The machine is shared: a Python process may take many seconds to start.
 START_TIMEOUT_S = 120.0
+# Share of the interval by which a poll may seem early because the one before it arrived late.
+LATENESS_ALLOWED = 0.5
 
 
 def section_url(site: FixtureServer, k: int) -> str:
@@ -191,7 +193,9 @@ def test_two_pollers_share_the_feeds_and_emit_each_entry_once(
     polls = feed_polls(site)
     assert len(polls) == SECTIONS
     shortest = min(b[0] - a[0] for times in polls.values() for a, b in pairwise(times))
-    assert shortest >= INTERVAL_S * (1 - JITTER) - 0.1
+    # Times are taken as the site reads each request: on a loaded machine one request can
+    # arrive late and the next on time. Two pollers polling one feed would come far closer.
+    assert shortest >= INTERVAL_S * (1 - JITTER) * LATENESS_ALLOWED, polls
     # And, once both held their share, each feed was polled by one poller only
     settled = [[agent for _, agent in times[-3:]] for times in polls.values()]
     assert all(len(set(agents)) == 1 for agents in settled)
