@@ -177,6 +177,19 @@ class IngestSettings(Section):
     host_spacing_s: float = Field(default=1.0, ge=0)
     # Bound on one page fetch, redirects included: slow-drip servers never time out a read.
     page_timeout_s: float = Field(default=45.0, gt=0)
+    # Feed polls in flight to one host at once: outlets throttle crawlers.
+    poll_max_per_host: int = Field(default=4, ge=1)
+    # Pages fetched at once by one fetch stage process, in all and from one host.
+    fetch_concurrency: int = Field(default=8, ge=1)
+    fetch_max_per_host: int = Field(default=2, ge=1)
+    # Worker processes that clean pages beside the fetching (0: in the fetch threads,
+    # the faster on benchmarks/ingest_throughput.py with 2 cores), and how long one
+    # page's extraction may run in a worker before the workers are restarted.
+    clean_processes: int = Field(default=0, ge=0)
+    clean_timeout_s: float = Field(default=30.0, gt=0)
+    # An article cleaned this recently is not fetched again when another feed (or a
+    # repeated poll) discovers it; older ids are forgotten so the table stays bounded.
+    dedupe_window_days: float = Field(default=7.0, gt=0)
 
 
 class MetricsSettings(Section):

@@ -14,6 +14,10 @@ and either an output topic or a sink. The runner owns everything around it:
   commit, waits with backoff (paused, still in its group) and reads them again.
 * A stop request (SIGTERM/SIGINT) finishes the message in hand, flushes, commits
   and closes.
+* A bounded stage with `concurrency` > 1 (fetching pages) runs that many steps at
+  once in a thread pool, but hands their results on in the order the messages
+  were read, so an offset is committed only once every earlier message of its
+  partition is done; the timeout, retries and dead letters are the same.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,6 +123,8 @@ class Stage:
     # Steps that wait on the outside world (fetching pages) run under the
     # runner's step_timeout_s; pure CPU steps run inline, which is faster.
     bounded: bool = False
+    # Steps of a bounded stage in flight at once (each waits on the network).
+    concurrency: int = 1
 
     def __post_init__(self) -> None:
         if (self.output_topic is None) == (self.sink is None):
@@ -139,6 +146,17 @@ class _Interrupted(Exception):
 
 class StepTimeout(InvalidArticle):
     """The step ran past step_timeout_s; the message is dead-lettered, not retried forever."""
+
+
+@dataclass
+class _InFlight:
+    """A message whose step runs in the pool (or that failed to decode: `error`)."""
+
+    record: Message
+    article: Article | None = None
+    future: concurrent.futures.Future[Article | None] | None = None
+    started: float = 0.0
+    error: InvalidArticle | None = None
 
 
 @dataclass
@@ -239,14 +257,10 @@ class StageRunner:
                     return
             records = self._consumer.poll(self.settings.poll_timeout_s, budget)
             self._metrics.messages_in.inc(len(records))
-            for record in records:
-                if self.stop.is_set():
-                    break
-                try:
-                    self._handle(record)
-                except _Interrupted:
-                    break
-                self._pending[(record.topic, record.partition)] = record.offset + 1
+            if self._concurrent:
+                self._handle_concurrently(records)
+            else:
+                self._handle_in_turn(records)
             if time.monotonic() >= next_commit:
                 self._checkpoint()
                 self._refresh_lag()
@@ -272,6 +286,84 @@ class StageRunner:
             self._metrics.set_lag(self._consumer.lag())
         except BusError as exc:
             self.log.warning("could not read the consumer lag", error=str(exc))
+    @property
+    def _concurrent(self) -> bool:
+        return (
+            self.stage.bounded
+            and self.stage.concurrency > 1
+            and self.settings.step_timeout_s is not None
+        )
+
+    def _handle_in_turn(self, records: list[Message]) -> None:
+        for record in records:
+            if self.stop.is_set():
+                break
+            try:
+                self._handle(record)
+            except _Interrupted:
+                break
+            self._pending[(record.topic, record.partition)] = record.offset + 1
+
+    def _handle_concurrently(self, records: list[Message]) -> None:
+        """Keep `concurrency` steps in flight; finish them in the order they were read."""
+        in_flight: deque[_InFlight] = deque()
+        queue = deque(records)
+        while queue or in_flight:
+            while queue and len(in_flight) < self.stage.concurrency and not self.stop.is_set():
+                in_flight.append(self._submit(queue.popleft()))
+            if not in_flight:
+                return  # stopped before submitting the rest
+            item = in_flight.popleft()
+            try:
+                self._finish(item)
+            except _Interrupted:
+                return  # nothing after an unfinished message may be committed
+            self._pending[(item.record.topic, item.record.partition)] = item.record.offset + 1
+
+    def _submit(self, record: Message) -> _InFlight:
+        try:
+            article = self.stage.decode(record.value)
+        except InvalidArticle as exc:
+            return _InFlight(record, error=exc)
+        future = self._step_pool().submit(self.stage.step, article)
+        return _InFlight(record, article, future, time.monotonic())
+
+    def _step_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                self.stage.concurrency, thread_name_prefix=f"step-{self.stage.name}"
+            )
+        return self._executor
+
+    def _finish(self, item: _InFlight) -> None:
+        """What _handle does for one message, with the step already running."""
+        self.stats.consumed += 1
+        if item.error is not None or item.article is None or item.future is None:
+            self._dead_letter(item.record, item.error or InvalidArticle("undecodable"))
+            return
+        limit = self.settings.step_timeout_s or 0.0
+        try:
+            try:
+                result = item.future.result(timeout=limit - (time.monotonic() - item.started))
+            except concurrent.futures.TimeoutError:
+                self._abandon_pool()
+                raise StepTimeout(f"step took longer than {limit:g} s") from None
+            except InvalidArticle:
+                raise
+            except Exception as first:  # the runner is the one place that catches everything
+                result = self._retry(item.article, item.record, first)
+            self._metrics.step_seconds.observe(time.monotonic() - item.started)
+        except InvalidArticle as exc:
+            self._dead_letter(item.record, exc)
+            return
+        self._deliver(item.record, item.article, result)
+
+    def _abandon_pool(self) -> None:
+        """A stuck thread cannot be killed: later steps get a fresh pool; those in
+        flight in the old one still finish there."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     def _drained(self) -> bool:
         try:
@@ -290,6 +382,9 @@ class StageRunner:
         except InvalidArticle as exc:
             self._dead_letter(record, exc)
             return
+        self._deliver(record, article, result)
+
+    def _deliver(self, record: Message, article: Article, result: Article | None) -> None:
         if result is None:
             self.stats.dropped += 1
             self._metrics.filtered.inc()
@@ -316,10 +411,14 @@ class StageRunner:
         except InvalidArticle:
             raise
         except Exception as first:  # the runner is the one place that catches everything
-            if self.settings.step_retries == 0:
-                raise self._gave_up(record, first) from first
-            self._log_retry(record, article, first, attempt=1)
-            self.stop.wait(self.settings.retry_backoff_initial_s)
+            return self._retry(article, record, first)
+
+    def _retry(self, article: Article, record: Message, first: Exception) -> Article | None:
+        """Retry a step whose first attempt raised `first`, with backoff."""
+        if self.settings.step_retries == 0:
+            raise self._gave_up(record, first) from first
+        self._log_retry(record, article, first, attempt=1)
+        self.stop.wait(self.settings.retry_backoff_initial_s)
         try:
             for attempt in self._retrying(record, article):
                 with attempt:

@@ -18,6 +18,11 @@ NORMALIZED = "articles.normalized"
 ENRICHED = "articles.enriched"
 PIPELINE_TOPICS = (CLEANED, NORMALIZED, ENRICHED)
 DEAD_LETTER_SUFFIX = ".dlq"
+# Compacted tables keyed by feed URL: the feed list, and each feed's poll state.
+FEEDS = "feeds"
+FEED_STATE = "feeds.state"
+# Compacted and time-bounded, keyed by article id: what the fetch stage has cleaned.
+FETCHED = "articles.discovered.fetched"
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -49,6 +54,18 @@ class Topics:
     @property
     def enriched(self) -> str:
         return self.name(ENRICHED)
+
+    @property
+    def feeds(self) -> str:
+        return self.name(FEEDS)
+
+    @property
+    def feed_state(self) -> str:
+        return self.name(FEED_STATE)
+
+    @property
+    def fetched(self) -> str:
+        return self.name(FETCHED)
 
     def all(self) -> list[str]:
         """Every topic the pipeline needs, dead-letter topics included."""

@@ -80,6 +80,7 @@ def main() -> None:
     for page_id, expected in sorted(truth.items()):
         body = expected["articleBody"]
         article = step(Article.create(f"{base}/pages/{page_id}"))
+        assert article is not None  # the step drops only ids it was told were cleaned
         ours.append(page_counts(article.text, body))
         raw = gzip.decompress((args.data / "html" / f"{page_id}.html.gz").read_bytes())
         text, _ = decode_html(raw, None)

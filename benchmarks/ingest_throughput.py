@@ -1,19 +1,24 @@
 """Ingest speed: feed polls per second, and pages cleaned per second, each beside an anchor.
 
-1. Polls: N feeds on the local fixture site, polled once to store their
-   validators, then polled again by FeedPoller.read(), when they all answer 304.
-   Anchor, same run: raw httpx.AsyncClient sending the same N conditional GETs
-   with the same concurrency, and doing nothing else.
-2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome) go through the
+1. Polls: N feeds spread over H local sites (one host:port each, so the
+   per-host limit `--per-host` applies per site as it would per outlet), polled
+   once to store their validators, then polled again by FeedPoller.read(), when
+   they all answer 304. Anchor, same run: raw httpx.AsyncClient sending the same
+   N conditional GETs with the same limits (per host and in total), doing
+   nothing else.
+2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome, each PAGE_COPIES
+   times under its own URL) go through the
    fetch stage (StageRunner on the embedded bus: fetch from the local site,
-   decode, trafilatura, date) into articles.cleaned. Anchor, same run:
-   `trafilatura.bare_extraction` on the same HTML already in memory. A third
-   row times `clean_page` alone on that HTML, to show what the fetch and the
-   bus add. Then two processes, each with its own embedded bus and half the
+   decode, trafilatura, date, dedup) into articles.cleaned, with the stage's
+   settings (concurrent fetches, cleaning in a worker process) and, as a second
+   row, one page at a time cleaned in the stage's own thread (as before the
+   concurrent stage). Anchor, same run: `trafilatura.bare_extraction` on the
+   same HTML already in memory. A third row times `clean_page` alone on that
+   HTML. Then two processes, each with its own embedded bus and half the
    pages, beside two processes of raw bare_extraction on the same halves. The
-   fixture site is a third process: on a 2-core machine it competes with both.
+   fixture sites are another process: on a 2-core machine it competes with all.
 
-    python benchmarks/ingest_throughput.py [--feeds 10000] [--repeat 3]
+    python benchmarks/ingest_throughput.py [--feeds 10000] [--hosts 8] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trafilatura
@@ -50,20 +56,21 @@ from akhbar.topics import Topics  # noqa: E402
 from ingest.clean import clean_page  # noqa: E402
 from ingest.feeds import Feed  # noqa: E402
 from ingest.fixture_server import FixtureServer, article_page, load_saudinewsnet  # noqa: E402
-from ingest.poller import MAX_PER_HOST, FeedPoller  # noqa: E402
+from ingest.poller import MAX_CONCURRENT, MAX_PER_HOST, FeedPoller  # noqa: E402
 from ingest.stage import fetch_stage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "examples" / "saudinewsnet-sample.jsonl"
+SAMPLE_ARTICLES = len(ARTICLES.read_text(encoding="utf-8").splitlines())
 
 
-def poll_rates(base: str, count: int, scratch: Path) -> tuple[float, float]:
+def poll_rates(bases: list[str], count: int, per_host: int) -> tuple[float, float]:
     """(poller polls/s, raw httpx polls/s) over `count` feeds that answer 304."""
-    feeds = [Feed(url=f"{base}/bench/{n}.xml") for n in range(count)]
-    poller = FeedPoller(feeds, scratch / "state.sqlite3", allow_hosts=("127.0.0.1",), once=True)
+    feeds = [Feed(url=f"{bases[n % len(bases)]}/bench/{n}.xml") for n in range(count)]
+    poller = FeedPoller(feeds, allow_hosts=("127.0.0.1",), once=True, max_per_host=per_host)
     while not poller.exhausted:  # the first round stores ETags
         poller.read(count)
-    poller.commit()
+    poller.take_states()
     poller.once, poller._polled_once = True, set()
     etags = {url: state.etag or "" for url, state in poller.states.items()}
     started = time.perf_counter()
@@ -73,17 +80,19 @@ def poll_rates(base: str, count: int, scratch: Path) -> tuple[float, float]:
     statuses = {state.last_status for state in poller.states.values()}
     poller.close()
     assert statuses == {304}, statuses
-    return ours, count / asyncio.run(_raw_polls(etags))
+    return ours, count / asyncio.run(_raw_polls(etags, per_host))
 
 
-async def _raw_polls(etags: dict[str, str]) -> float:
-    # The poller's limit for one host: every benchmark feed is on the one local host.
-    limits = httpx.Limits(max_connections=MAX_PER_HOST)
+async def _raw_polls(etags: dict[str, str], per_host: int) -> float:
+    # The poller's limits: per host (host:port) and in total.
+    limits = httpx.Limits(max_connections=MAX_CONCURRENT)
     async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
-        gate = asyncio.Semaphore(MAX_PER_HOST)
+        overall = asyncio.Semaphore(MAX_CONCURRENT)
+        gates: dict[str, asyncio.Semaphore] = {}
 
         async def one(url: str, etag: str) -> int:
-            async with gate:
+            gate = gates.setdefault(url.split("/")[2], asyncio.Semaphore(per_host))
+            async with overall, gate:
                 response = await client.get(url, headers={"If-None-Match": etag})
                 return response.status_code
 
@@ -94,8 +103,9 @@ async def _raw_polls(etags: dict[str, str]) -> float:
     return elapsed
 
 
-def clean_rates(base_url: str, scratch: Path) -> tuple[float, float, float]:
-    """Pages/s of the fetch stage, of clean_page alone, and of raw bare_extraction."""
+def clean_rates(base_url: str, scratch: Path) -> tuple[float, float, float, float]:
+    """Pages/s of the fetch stage (as configured, then one page at a time in its own
+    thread), of clean_page alone, and of raw bare_extraction."""
     pages = _pages()
     started = time.perf_counter()
     _raw_extract(pages)
@@ -105,12 +115,31 @@ def clean_rates(base_url: str, scratch: Path) -> tuple[float, float, float]:
     for page in pages:
         clean_page(page, discovered.url, discovered)
     step_only = len(pages) / (time.perf_counter() - started)
-    first, last = _run_stage(base_url, scratch, range(len(pages)))
-    return len(pages) / (last - first), step_only, raw
+    (scratch / "stage").mkdir()
+    first, last = _run_stage(base_url, scratch / "stage", range(len(pages)))
+    (scratch / "serial").mkdir()
+    serial = _run_stage(base_url, scratch / "serial", range(len(pages)), SERIAL)
+    return len(pages) / (last - first), len(pages) / (serial[1] - serial[0]), step_only, raw
+
+
+# One page at a time, cleaned in the stage's thread: the fetch stage before it
+# fetched concurrently and cleaned in a worker process.
+SERIAL = {"fetch_concurrency": 1, "clean_processes": 0}
+
+
+# Each sample page is cleaned this many times (under distinct URLs): a run of a few
+# seconds, so the stage's start and its last idle poll weigh little beside the work.
+PAGE_COPIES = 4
 
 
 def _pages() -> list[str]:
-    return [article_page(a, str(n)) for n, a in enumerate(load_saudinewsnet(ARTICLES))]
+    pages = [article_page(a, str(n)) for n, a in enumerate(load_saudinewsnet(ARTICLES))]
+    return pages * PAGE_COPIES
+
+
+def _page_url(base_url: str, n: int, articles: int) -> str:
+    """Page n of the copies: the site's article n % articles, under a URL of its own."""
+    return f"{base_url}/news/{n % articles}?copy={n // articles}"
 
 
 def _raw_extract(pages: list[str]) -> None:
@@ -118,16 +147,26 @@ def _raw_extract(pages: list[str]) -> None:
         trafilatura.bare_extraction(page, with_metadata=True)
 
 
-def _run_stage(base_url: str, scratch: Path, numbers: range) -> tuple[float, float]:
+def _run_stage(
+    base_url: str,
+    scratch: Path,
+    numbers: range,
+    options: dict[str, int] | None = None,
+    ready: Any = None,
+) -> tuple[float, float]:
     """Run the fetch stage over the site's articles `numbers`; (start, end) wall-clock times."""
     settings = Settings(
         bus=BusSettings(backend="embedded", embedded_path=scratch / "bus.sqlite3"),
         runner=RunnerSettings(commit_interval_s=1.0),
-        ingest=IngestSettings(
-            feeds=None,
-            allow_hosts=["127.0.0.1"],
-            host_spacing_s=0,
-            state_path=scratch / "feeds.sqlite3",
+        ingest=IngestSettings.model_validate(
+            {
+                "allow_hosts": ["127.0.0.1"],
+                "host_spacing_s": 0,
+                "state_path": scratch / "feeds.sqlite3",
+                # Every page is on the one local site.
+                "fetch_max_per_host": IngestSettings().fetch_concurrency,
+                **(options or {}),
+            }
         ),
     )
     bus = open_bus(settings.bus)
@@ -135,13 +174,15 @@ def _run_stage(base_url: str, scratch: Path, numbers: range) -> tuple[float, flo
     bus.ensure_topics(topics.all())
     producer = bus.producer()
     for n in numbers:
-        discovered = Article.create(f"{base_url}/news/{n}")
+        discovered = Article.create(_page_url(base_url, n, SAMPLE_ARTICLES))
         producer.send(topics.discovered, discovered.to_bytes(), key=discovered.id.encode())
     producer.flush()
     producer.close()
     drained = threading.Event()
     drained.set()
     stage = StageRunner(bus, fetch_stage(settings), settings.runner, Metrics())
+    if ready is not None:
+        ready.wait()  # the other process is set up too: start together
     started = time.time()
     stats = stage.run(drain_after=drained)
     ended = time.time()
@@ -150,14 +191,33 @@ def _run_stage(base_url: str, scratch: Path, numbers: range) -> tuple[float, flo
     return started, ended
 
 
-def _stage_worker(base_url: str, numbers: range, scratch: str) -> tuple[float, float]:
-    return _run_stage(base_url, Path(scratch), numbers)
+def _stage_worker(base_url: str, numbers: range, scratch: str, ready: Any, spans: Any) -> None:
+    configure_logging(LogSettings(level="ERROR", format="console"))  # a spawned process
+    spans.put(_run_stage(base_url, Path(scratch), numbers, ready=ready))
 
 
-def _raw_worker(pages: list[str]) -> tuple[float, float]:
+def _raw_worker(pages: list[str], ready: Any, spans: Any) -> None:
+    ready.wait()
     started = time.time()
     _raw_extract(pages)
-    return started, time.time()
+    spans.put((started, time.time()))
+
+
+def _in_two_processes(target: Any, args: list[tuple[Any, ...]]) -> list[tuple[float, float]]:
+    """Run target(*args[i], queue) in two processes (not daemonic: the stage starts
+    its own cleaning workers; spawned, not forked from a process whose fork server
+    is running); their (start, end) times, taken inside the processes."""
+    context = multiprocessing.get_context("spawn")
+    spans = context.Queue()
+    # Spawned processes take seconds to import; they start timing together.
+    ready = context.Barrier(len(args))
+    workers = [context.Process(target=target, args=(*a, ready, spans)) for a in args]
+    for worker in workers:
+        worker.start()
+    found = [spans.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return found
 
 
 def two_process_rates(base_url: str, scratch: Path) -> tuple[float, float]:
@@ -166,61 +226,73 @@ def two_process_rates(base_url: str, scratch: Path) -> tuple[float, float]:
     pages = _pages()
     half = len(pages) // 2
     halves = [range(0, half), range(half, len(pages))]
-    context = multiprocessing.get_context("fork")
-    with context.Pool(2) as pool:
-        dirs = [scratch / "a", scratch / "b"]
-        for directory in dirs:
-            directory.mkdir()
-        spans = pool.starmap(
-            _stage_worker, [(base_url, h, str(d)) for h, d in zip(halves, dirs, strict=True)]
-        )
-        stage = len(pages) / (max(e for _, e in spans) - min(s for s, _ in spans))
-        spans = pool.map(_raw_worker, [pages[:half], pages[half:]])
-        raw = len(pages) / (max(e for _, e in spans) - min(s for s, _ in spans))
+    dirs = [scratch / "a", scratch / "b"]
+    for directory in dirs:
+        directory.mkdir()
+    spans = _in_two_processes(
+        _stage_worker, [(base_url, h, str(d)) for h, d in zip(halves, dirs, strict=True)]
+    )
+    stage = len(pages) / (max(e for _, e in spans) - min(s for s, _ in spans))
+    spans = _in_two_processes(_raw_worker, [(pages[:half],), (pages[half:],)])
+    raw = len(pages) / (max(e for _, e in spans) - min(s for s, _ in spans))
     return stage, raw
 
 
-def _serve(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    site = FixtureServer(load_saudinewsnet(ARTICLES))
-    queue.put(site.start())
+def _serve(queue: multiprocessing.Queue, sites: int) -> None:  # type: ignore[type-arg]
+    articles = load_saudinewsnet(ARTICLES)
+    queue.put([FixtureServer(articles).start() for _ in range(sites)])
     threading.Event().wait()
 
 
-def serve_in_own_process() -> tuple[str, multiprocessing.Process]:
-    """The fixture site in a process of its own, so it does not share our interpreter lock."""
+def serve_in_own_process(sites: int) -> tuple[list[str], multiprocessing.Process]:
+    """The fixture sites in a process of their own, so they do not share our interpreter lock."""
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    process = multiprocessing.Process(target=_serve, args=(queue,), daemon=True)
+    process = multiprocessing.Process(target=_serve, args=(queue, sites), daemon=True)
     process.start()
-    return str(queue.get(timeout=30)), process
+    return list(queue.get(timeout=60)), process
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=10_000)
+    parser.add_argument("--hosts", type=int, default=8, help="local sites the feeds are on")
+    parser.add_argument("--per-host", type=int, default=MAX_PER_HOST, help="polls per host")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip", choices=["polls", "cleaning"], action="append", default=[])
     args = parser.parse_args()
     configure_logging(LogSettings(level="ERROR", format="console"))
     table = Table("run", "what", "akhbar /s", "anchor /s", "ratio")
-    base_url, server = serve_in_own_process()
+    bases, server = serve_in_own_process(args.hosts)
+    base_url = bases[0]
     try:
         for run in range(1, args.repeat + 1):
-            with tempfile.TemporaryDirectory() as scratch:
-                ours, anchor = poll_rates(base_url, args.feeds, Path(scratch))
+            if "polls" not in args.skip:
+                ours, anchor = poll_rates(bases, args.feeds, args.per_host)
                 table.add_row(
                     str(run),
-                    f"feed polls (304), {args.feeds} feeds",
+                    f"feed polls (304), {args.feeds} feeds on {args.hosts} hosts, "
+                    f"{args.per_host} per host",
                     f"{ours:,.0f}",
                     f"{anchor:,.0f} raw httpx",
                     f"{ours / anchor:.2f}",
                 )
+            if "cleaning" in args.skip:
+                continue
             with tempfile.TemporaryDirectory() as scratch:
-                ours, step_only, anchor = clean_rates(base_url, Path(scratch))
+                ours, serial, step_only, anchor = clean_rates(base_url, Path(scratch))
                 table.add_row(
                     str(run),
                     "pages cleaned, 1 process",
                     f"{ours:,.1f}",
                     f"{anchor:,.1f} bare_extraction",
                     f"{ours / anchor:.2f}",
+                )
+                table.add_row(
+                    str(run),
+                    "  same, one page at a time, cleaned in the stage's thread",
+                    f"{serial:,.1f}",
+                    f"{anchor:,.1f} bare_extraction",
+                    f"{serial / anchor:.2f}",
                 )
                 table.add_row(
                     str(run),
@@ -240,7 +312,7 @@ def main() -> None:
                 )
     finally:
         server.terminate()
-    Console().print(table)
+        Console().print(table)  # what was measured, even when a later step failed
 
 
 if __name__ == "__main__":

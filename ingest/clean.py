@@ -9,6 +9,9 @@ sentence or two long and must not be dropped for being short.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.pool
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +21,7 @@ from lxml.html import HtmlElement
 from trafilatura import load_html
 
 from akhbar.article import Article
+from akhbar.errors import InvalidArticle
 from ingest.fetch import decode_html
 
 # Below this many characters the page's text is a menu or a teaser, not the article.
@@ -143,3 +147,73 @@ def extract(html: str | bytes, url: str | None = None) -> Article:
         html, _charset = decode_html(html, None)
     page_url = url or UNKNOWN_URL
     return clean_page(html, page_url, Article.create(page_url))
+
+
+class ExtractionTimeout(InvalidArticle):
+    """trafilatura ran past the extraction timeout on this page: it is dead-lettered."""
+
+
+class PageCleaner:
+    """Runs `clean_page` for the fetch step, in `processes` worker processes (0: inline).
+
+    Called from the fetch stage's step threads. With workers, cleaning (CPU-bound)
+    runs beside the fetching and the bus work of the stage's own process, and a
+    page on which extraction runs away is stopped: after `timeout_s` the workers
+    are terminated and started afresh, and ExtractionTimeout (an InvalidArticle)
+    is raised. Workers start through a fork server, never by forking a process
+    that runs Kafka client threads.
+    """
+
+    def __init__(self, processes: int, timeout_s: float) -> None:
+        self.processes = processes
+        self.timeout_s = timeout_s
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, html: str, page_url: str, discovered: Article) -> Article:
+        if self.processes == 0:
+            return clean_page(html, page_url, discovered)
+        pool = self._get_pool()
+        pending = pool.apply_async(clean_page, (html, page_url, discovered))
+        try:
+            return pending.get(timeout=self.timeout_s)
+        except multiprocessing.TimeoutError:
+            self._restart(pool)
+            raise ExtractionTimeout(
+                f"extraction-timeout: cleaning took longer than {self.timeout_s:g} s"
+            ) from None
+
+    def start(self) -> None:
+        """Start the workers now and wait until they answer (their imports take seconds),
+        so the first pages do not wait for them."""
+        if self.processes > 0:
+            self._get_pool().apply(_ready)
+
+    def _get_pool(self) -> multiprocessing.pool.Pool:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["ingest.clean"])
+                self._pool = context.Pool(self.processes)
+            return self._pool
+
+    def _restart(self, stuck: multiprocessing.pool.Pool) -> None:
+        """Terminate the workers (the stuck one among them); the next call starts new ones.
+
+        Pages cleaned by the other workers at this moment fail as timeouts too and
+        are dead-lettered with that reason, replayable.
+        """
+        with self._lock:
+            if self._pool is stuck:
+                self._pool = None
+        stuck.terminate()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+
+def _ready() -> bool:
+    return True

@@ -14,6 +14,8 @@ limits with either a decoded page or a named error:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
@@ -22,10 +24,12 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import charset_normalizer
+import httpcore
 import httpx
 
 from akhbar.errors import AkhbarError, InvalidArticle
@@ -92,10 +96,14 @@ class FetchedPage:
 class AddressGuard:
     """Refuses hosts that resolve to private, loopback, link-local or reserved addresses.
 
-    Called before every request and after every redirect. Anyone can add a feed,
-    and a feed can link anywhere; without this the service would fetch its own
-    network's admin pages and cloud metadata for them. Hosts in `allow_hosts`
-    (names or literal addresses) are let through, for tests and intranet feeds.
+    Anyone can add a feed, and a feed can link anywhere; without this the service
+    would fetch its own network's admin pages and cloud metadata for them. The
+    check runs when a connection is opened (GuardedBackend): the host is resolved
+    once, every address is checked, and the connection goes to a checked address,
+    so a name that answers differently the second time (DNS rebinding) cannot
+    slip through; redirects open their connections the same way. Hosts in
+    `allow_hosts`, names or literal addresses, are let through (tests, intranet
+    feeds): a name resolving to an allow-listed address is allowed too.
     """
 
     def __init__(self, allow_hosts: Iterable[str] = ()) -> None:
@@ -103,28 +111,150 @@ class AddressGuard:
 
     def check(self, url: str) -> None:
         """Raise PermanentFetchError unless `url` is http(s) to a public address."""
+        host, port = self.check_url(url)
+        self.resolve(host, port)
+
+    def check_url(self, url: str) -> tuple[str, int]:
+        """The URL's host and port; PermanentFetchError unless it is http(s) with a host."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise PermanentFetchError("bad-url", f"scheme {parts.scheme!r} is not http(s): {url}")
         host = (parts.hostname or "").lower()
         if not host:
             raise PermanentFetchError("bad-url", f"no host in {url}")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise PermanentFetchError("bad-url", f"bad port in {url}") from exc
+        return host, port
+
+    def needs_dns(self, host: str) -> bool:
+        """False for allow-listed names and literal addresses: resolve() will not block."""
+        return host.strip("[]") not in self.allow_hosts and not _is_literal(host)
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to, each checked; an allow-listed name as it is.
+
+        Raises PermanentFetchError when any address is not public (a name with one
+        private address among public ones is refused whole), TransientFetchError
+        when the name does not resolve now.
+        """
+        host = host.lower().strip("[]")
         if host in self.allow_hosts:
-            return
-        for address in self._addresses(host, parts.port):
-            if _is_internal(address):
+            return [host]
+        addresses = [host] if _is_literal(host) else self._addresses(host, port)
+        for address in addresses:
+            if _is_internal(address) and address not in self.allow_hosts:
                 raise PermanentFetchError(
                     "private-address",
                     f"{host} resolves to {address}, a non-public address (allow-list the host "
                     "to fetch it)",
                 )
+        return addresses
 
-    def _addresses(self, host: str, port: int | None) -> set[str]:
+    def _addresses(self, host: str, port: int) -> list[str]:
         try:
-            infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except socket.gaierror as exc:
             raise TransientFetchError("dns", f"cannot resolve {host}: {exc}") from exc
-        return {str(info[4][0]) for info in infos}
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with the guard in front: connections go only to
+    addresses the guard checked, from the one resolution it made."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self.guard = guard
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        error: httpcore.ConnectError | None = None
+        for address in self.guard.resolve(host, port):
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"no address to connect to for {host}")
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("pages are fetched over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+    """GuardedBackend for asyncio clients (the feed poller); DNS runs in a thread."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self.guard = guard
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self.guard.needs_dns(host):
+            loop = asyncio.get_running_loop()
+            addresses = await loop.run_in_executor(None, self.guard.resolve, host, port)
+        else:
+            addresses = self.guard.resolve(host, port)  # no DNS, no blocking
+        error: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"no address to connect to for {host}")
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("feeds are fetched over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(guard: AddressGuard, limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's transport (its TLS settings, SNI and Host from the URL) over GuardedBackend."""
+    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+    # httpx has no argument for the network backend; its httpcore pool has one.
+    transport._pool._network_backend = GuardedBackend(guard)  # type: ignore[union-attr]
+    return transport
+
+
+def async_guarded_transport(guard: AddressGuard, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's async transport over AsyncGuardedBackend."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    transport._pool._network_backend = AsyncGuardedBackend(guard)  # type: ignore[union-attr]
+    return transport
 
 
 def _is_internal(address: str) -> bool:
@@ -135,12 +265,24 @@ def _is_internal(address: str) -> bool:
 
 
 class HostPacer:
-    """Keeps requests to one host at least `spacing_s` apart, across threads."""
+    """Keeps requests to one host at least `spacing_s` apart, and at most
+    `max_in_flight` at once, across threads."""
 
-    def __init__(self, spacing_s: float = HOST_SPACING_S) -> None:
+    def __init__(self, spacing_s: float = HOST_SPACING_S, max_in_flight: int = 2) -> None:
         self.spacing_s = spacing_s
+        self.max_in_flight = max_in_flight
         self._next: dict[str, float] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        """Hold one of the host's request slots, its spacing waited for."""
+        with self._lock:
+            slots = self._slots.setdefault(host, threading.BoundedSemaphore(self.max_in_flight))
+        with slots:
+            self.wait(host)
+            yield
 
     def wait(self, host: str) -> None:
         with self._lock:
@@ -152,7 +294,7 @@ class HostPacer:
 
 
 class PageFetcher:
-    """Fetches one page per call, within the limits above.
+    """Fetches one page per call, within the limits above; safe to call from several threads.
 
     Called by the fetch stage's step for every discovered article. Raises
     PermanentFetchError or TransientFetchError (see the module docstring); never
@@ -167,11 +309,12 @@ class PageFetcher:
         total_timeout_s: float = TOTAL_TIMEOUT_S,
         host_spacing_s: float = HOST_SPACING_S,
         obey_robots: bool = False,
+        max_per_host: int = 2,
     ) -> None:
         self.guard = AddressGuard(allow_hosts)
         self.max_body_bytes = max_body_bytes
         self.total_timeout_s = total_timeout_s
-        self.pacer = HostPacer(host_spacing_s)
+        self.pacer = HostPacer(host_spacing_s, max_per_host)
         self.obey_robots = obey_robots
         self._robots: dict[str, RobotFileParser] = {}
         self.user_agent = user_agent
@@ -179,6 +322,7 @@ class PageFetcher:
             follow_redirects=False,
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             headers={"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml"},
+            transport=guarded_transport(self.guard, httpx.Limits()),
             trust_env=False,
         )
 
@@ -186,7 +330,8 @@ class PageFetcher:
         """The page at `url`, redirects followed (each hop checked against the guard)."""
         deadline = time.monotonic() + self.total_timeout_s
         for _hop in range(MAX_REDIRECTS + 1):
-            self.guard.check(url)
+            # The address itself is checked when the connection opens (GuardedBackend).
+            self.guard.check_url(url)
             self._check_robots(url)
             response_or_url = self._get(url, deadline)
             if isinstance(response_or_url, FetchedPage):
@@ -199,7 +344,10 @@ class PageFetcher:
 
     def _get(self, url: str, deadline: float) -> FetchedPage | str:
         """A fetched page, or the URL a redirect points to."""
-        self.pacer.wait(urlsplit(url).netloc)
+        with self.pacer.slot(urlsplit(url).netloc):
+            return self._get_now(url, deadline)
+
+    def _get_now(self, url: str, deadline: float) -> FetchedPage | str:
         try:
             with self._client.stream("GET", url) as response:
                 if response.is_redirect:

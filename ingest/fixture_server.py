@@ -13,6 +13,12 @@ it binds 127.0.0.1 on a free port and serves from memory:
 * `/hostile/<case>` and `/feeds/hostile.xml`: the cases a real crawler meets
   (see HOSTILE_CASES); `/feeds/malformed.xml` is broken XML.
 * `/bench/<n>.xml`: tiny feeds for the polling benchmark, 304 when unchanged.
+* `/redirect?to=URL`: a 302 to URL (redirects to other hosts).
+* `/feeds/section/<k>-of-<n>.xml`: one of n section feeds; section k lists the
+  articles i with i % n in {k, k - 1}, so every article is in two sections.
+
+Every request is logged (`requests_log`: time, path, User-Agent), so tests can
+tell which poller polled which feed when.
 
 Every slow or large answer is bounded and ends by itself.
 """
@@ -33,7 +39,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import brotli
 
@@ -90,6 +96,7 @@ class _Site:
     pages: dict[str, bytes] = field(default_factory=dict)
     feed_version: int = 0
     requests: int = 0
+    log: list[tuple[float, str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -127,6 +134,11 @@ class FixtureServer:
     @property
     def requests(self) -> int:
         return self.site.requests
+
+    def requests_log(self) -> list[tuple[float, str, str]]:
+        """(time.time(), path, User-Agent) of every request so far."""
+        with self.site.lock:
+            return list(self.site.log)
 
     def stop(self) -> None:
         if self._server is not None:
@@ -192,9 +204,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: tests and benchmarks make thousands of requests."""
 
     def do_GET(self) -> None:
+        path = urlsplit(self.path).path
         with self.site.lock:
             self.site.requests += 1
-        path = urlsplit(self.path).path
+            self.site.log.append((time.time(), path, self.headers.get("User-Agent", "")))
         # The client gave up, as it should on hostile pages.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._route(path)
@@ -220,6 +233,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._hostile(path.removeprefix("/hostile/"))
         elif path.startswith("/bench/"):
             self._bench_feed(path)
+        elif path == "/redirect":
+            target = parse_qs(urlsplit(self.path).query).get("to", ["/"])[0]
+            self._send(302, b"", headers={"Location": target})
+        elif path.startswith("/feeds/section/"):
+            self._section_feed(path.removeprefix("/feeds/section/").removesuffix(".xml"))
         else:
             self._send(404, b"not found")
 
@@ -284,6 +302,23 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         entries.append((PRIVATE_URL, "رابط داخلي", "a link into the private network", now))
         self._conditional(_rss(entries).encode(), "application/rss+xml", now)
+
+    def _section_feed(self, name: str) -> None:
+        section, _, sections = name.partition("-of-")
+        if not (section.isdigit() and sections.isdigit() and int(sections) > 0):
+            self._send(404, b"no such section")
+            return
+        k, n = int(section), int(sections)
+        with self.site.lock:
+            articles = list(enumerate(self.site.articles))
+        base = self._base()
+        entries = [
+            (f"{base}/news/{i}", a.title, a.summary, a.published)
+            for i, a in articles
+            if i % n in (k, (k - 1) % n)
+        ]
+        newest = max((a.published for _, a in articles), default=datetime(2015, 1, 1, tzinfo=UTC))
+        self._conditional(_rss(entries).encode(), "application/rss+xml; charset=utf-8", newest)
 
     def _bench_feed(self, path: str) -> None:
         now = datetime(2026, 1, 1, tzinfo=UTC)

@@ -33,6 +33,11 @@ class IngestMetrics:
         self.page_errors = Counter(
             "akhbar_page_fetch_errors", "Failed page fetches by kind", ["kind"], registry=registry
         )
+        self.repeats = Counter(
+            "akhbar_fetch_repeats",
+            "Discovered articles not sent again: their URL was cleaned within the window",
+            registry=registry,
+        )
         self.cleaned = Counter(
             "akhbar_pages_cleaned",
             "Pages cleaned, by where the text came from (page or feed)",

@@ -1,17 +1,17 @@
-"""The feed poller: a Source that turns new feed entries into discovered articles.
+"""The feed poller: polls the feeds it holds and turns new entries into discovered articles.
 
-`FeedPoller` is run by a SourceRunner onto `articles.discovered`. Each `read`
-polls the feeds that are due, concurrently (asyncio + httpx), and returns one
-Article per entry never emitted before (url, id, title, summary and date from
-the feed; empty text: the fetch stage fills it in). A feed that fails is logged,
-counted and polled again later with backoff; it never stops the poller and is
-never disabled for good.
+A `FeedPoller` is driven by a PollerMember (ingest/poller_group.py), which gives
+it the feeds of the partitions it was assigned and their saved states. Each
+`read` polls the feeds that are due, concurrently (asyncio + httpx, bounded in
+total and per host), and returns one Article per entry never emitted before
+(url, id, title, summary and date from the feed; empty text: the fetch stage
+fills it in). A feed that fails is logged, counted and polled again later with
+backoff; it never stops the poller and is never disabled for good.
 
-Nothing is remembered until `commit`, which the runner calls after the bus has
-flushed what was read: validators, seen entries and seen articles are then
-written in one SQLite transaction. Killed before that, a restart polls the
-same feeds again unconditionally and emits those entries again with the same
-ids; killed after, it emits none of them twice.
+The new states of the feeds polled are held until `take_states`, which the
+member calls after the bus has flushed the articles, to publish them to
+`feeds.state`. An article id emitted recently by another feed of this poller
+is not emitted again (a cheap first filter; the fetch stage's is final).
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import hashlib
 import random
 import re
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -42,10 +41,11 @@ from ingest.fetch import (
     FetchError,
     PermanentFetchError,
     TransientFetchError,
+    async_guarded_transport,
     retry_after_seconds,
 )
 from ingest.metrics import IngestMetrics
-from ingest.state import FeedState, FeedStateStore
+from ingest.state import FeedState, entry_digest
 
 NAME = "poller"
 VERSION = "1"
@@ -63,6 +63,8 @@ POLL_BATCH = 1000
 # Requests in flight at once, overall and to one host (outlets throttle crawlers).
 MAX_CONCURRENT = 200
 MAX_PER_HOST = 4
+# Article ids remembered for the first cross-feed filter: a few days of a large list.
+RECENT_ARTICLE_IDS = 200_000
 # A feed is a few hundred KB; more than this is not a feed.
 MAX_FEED_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -80,41 +82,53 @@ class PollResult:
 
     state: FeedState
     articles: list[Article] = field(default_factory=list)
-    entries: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FeedPoller:
-    """Polls a fixed feed list; see the module docstring for when state is saved."""
+    """Polls the feeds it is given; see the module docstring for when states are handed out."""
 
     name = NAME
     version = VERSION
 
     def __init__(
         self,
-        feeds: list[Feed],
-        state_path: Path,
+        feeds: list[Feed] | None = None,
         allow_hosts: tuple[str, ...] = (),
         user_agent: str = USER_AGENT,
         once: bool = False,
         metrics: IngestMetrics | None = None,
+        max_per_host: int = MAX_PER_HOST,
     ) -> None:
-        self.feeds = {feed.url: feed for feed in feeds}
-        self.store = FeedStateStore(state_path)
-        self.store.prune()
-        self.states = self.store.load()
-        for feed in feeds:
-            self.states.setdefault(feed.url, FeedState(url=feed.url, name=feed.name))
+        self.feeds: dict[str, Feed] = {}
+        self.states: dict[str, FeedState] = {}
+        for feed in feeds or []:
+            self.add_feed(feed)
         self.guard = AddressGuard(allow_hosts)
         self.user_agent = user_agent
         self.once = once
         self.metrics = metrics
+        self.max_per_host = max_per_host
         self.log = get_logger(stage=NAME)
         self._polled_once: set[str] = set()
         self._pending_states: dict[str, FeedState] = {}
-        self._pending_entries: list[tuple[str, str]] = []
-        self._pending_articles: set[str] = set()
+        self._recent_ids: OrderedDict[str, None] = OrderedDict()
         self._loop = asyncio.new_event_loop()
         self._client: httpx.AsyncClient | None = None
+
+    def add_feed(self, feed: Feed) -> None:
+        """Poll `feed` from now on (a changed feed keeps its state)."""
+        self.feeds[feed.url] = feed
+        self.states.setdefault(feed.url, FeedState(url=feed.url, name=feed.name))
+
+    def remove_feed(self, url: str) -> None:
+        """Stop polling `url`: it was removed, or its partition moved to another poller."""
+        self.feeds.pop(url, None)
+        self.states.pop(url, None)
+        self._pending_states.pop(url, None)
+
+    def load_state(self, state: FeedState) -> None:
+        """A feed's saved state, read before it is first polled here."""
+        self.states[state.url] = state
 
     @property
     def exhausted(self) -> bool:
@@ -131,22 +145,20 @@ class FeedPoller:
             articles.extend(self._accept(result))
         return articles
 
-    def commit(self) -> None:
-        """Remember what was read so far (call after the bus has flushed it)."""
-        if not (self._pending_states or self._pending_entries or self._pending_articles):
-            return
-        self.store.commit(
-            self._pending_states.values(), self._pending_entries, self._pending_articles
-        )
+    def next_due(self) -> float | None:
+        """When the next feed is due (epoch seconds), None without feeds."""
+        return min((self.states[url].next_poll for url in self.feeds), default=None)
+
+    def take_states(self) -> list[FeedState]:
+        """The states changed since the last call (call after the bus flushed the articles)."""
+        states = list(self._pending_states.values())
         self._pending_states.clear()
-        self._pending_entries.clear()
-        self._pending_articles.clear()
+        return states
 
     def close(self) -> None:
         if self._client is not None:
             self._loop.run_until_complete(self._client.aclose())
         self._loop.close()
-        self.store.close()
 
     # -- scheduling -----------------------------------------------------------
 
@@ -159,21 +171,25 @@ class FeedPoller:
         return [self.feeds[url] for url in due[:POLL_BATCH]]
 
     def _accept(self, result: PollResult) -> list[Article]:
-        """Keep the result in memory until commit; drop articles another feed already gave."""
+        """Keep the new state until take_states; drop articles another feed just gave."""
         url = result.state.url
+        if url not in self.feeds:
+            return []  # removed, or its partition moved away, while it was polled
         self.states[url] = result.state
         self._pending_states[url] = result.state
         self._polled_once.add(url)
-        self._pending_entries.extend(result.entries)
-        fresh = []
-        for article in result.articles:
-            if article.id in self._pending_articles or self.store.seen_article(article.id):
-                continue
-            self._pending_articles.add(article.id)
-            fresh.append(article)
+        fresh = [article for article in result.articles if self._first_time(article.id)]
         if self.metrics is not None:
             self.metrics.new_entries.inc(len(fresh))
         return fresh
+
+    def _first_time(self, article_id: str) -> bool:
+        if article_id in self._recent_ids:
+            return False
+        self._recent_ids[article_id] = None
+        if len(self._recent_ids) > RECENT_ARTICLE_IDS:
+            self._recent_ids.popitem(last=False)
+        return True
 
     # -- polling --------------------------------------------------------------
 
@@ -182,13 +198,15 @@ class FeedPoller:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(FEED_TIMEOUT_S, connect=10.0),
                 headers={"User-Agent": self.user_agent},
-                limits=httpx.Limits(max_connections=MAX_CONCURRENT),
+                transport=async_guarded_transport(
+                    self.guard, httpx.Limits(max_connections=MAX_CONCURRENT)
+                ),
                 follow_redirects=False,
                 trust_env=False,
             )
         overall = asyncio.Semaphore(MAX_CONCURRENT)
         per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(MAX_PER_HOST)
+            lambda: asyncio.Semaphore(self.max_per_host)
         )
 
         async def bounded(feed: Feed) -> PollResult:
@@ -198,7 +216,7 @@ class FeedPoller:
         return await asyncio.gather(*(bounded(feed) for feed in feeds))
 
     async def _poll(self, feed: Feed) -> PollResult:
-        state = _copy(self.states[feed.url])
+        state = self.states[feed.url].copy()
         state.name = feed.name
         now = time.time()
         state.last_poll, state.polls = now, state.polls + 1
@@ -216,7 +234,7 @@ class FeedPoller:
             if not any(entry.get("link") for entry in parsed.entries):
                 return self._failed(feed, state, error, now)
             self._recovered(feed, state, error)
-        result = self._new_entries(feed, state, parsed)
+        result = self._new_entries(feed, state, parsed, now)
         state.body_hash = hashlib.sha256(body).hexdigest()
         state.etag = response.headers.get("etag")
         state.last_modified = response.headers.get("last-modified")
@@ -232,7 +250,8 @@ class FeedPoller:
         elif state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
         for _hop in range(MAX_REDIRECTS + 1):
-            await self._check_address(url)
+            # The address itself is checked when the connection opens (AsyncGuardedBackend).
+            self.guard.check_url(url)
             try:
                 response, body = await self._request(url, headers)
             except httpx.TimeoutException as exc:
@@ -257,25 +276,25 @@ class FeedPoller:
                 chunks.append(chunk)
             return response, b"".join(chunks)
 
-    async def _check_address(self, url: str) -> None:
-        host = (urlsplit(url).hostname or "").lower()
-        if host in self.guard.allow_hosts:
-            return  # no DNS needed, and the benchmark's 10,000 local polls stay cheap
-        await asyncio.get_running_loop().run_in_executor(None, self.guard.check, url)
-
-    def _new_entries(self, feed: Feed, state: FeedState, parsed: Any) -> PollResult:
+    def _new_entries(self, feed: Feed, state: FeedState, parsed: Any, now: float) -> PollResult:
         result = PollResult(state)
+        listed: set[str] = set()
         for entry in parsed.entries:
             key = entry_key(entry)
-            if key is None or self.store.seen_entry(feed.url, key):
+            if key is None:
                 continue
+            digest = entry_digest(key)
+            listed.add(digest)
+            if digest in state.seen:
+                continue
+            state.seen[digest] = now
+            state.entries += 1
             article = discovered_article(feed, entry)
-            result.entries.append((feed.url, key))
             if article is None:
                 self.log.info("entry without a usable link", feed=feed.url, entry=key)
                 continue
             result.articles.append(article)
-        state.entries += len(result.entries)
+        state.forget_old_entries(listed, now)
         return result
 
     def _succeeded(
@@ -432,7 +451,3 @@ def _cache_hint_s(response: httpx.Response, now: float | None = None) -> float |
 
 def _jittered(seconds: float) -> float:
     return seconds * random.uniform(1 - JITTER, 1 + JITTER)
-
-
-def _copy(state: FeedState) -> FeedState:
-    return FeedState(**vars(state))

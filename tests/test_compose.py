@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from akhbar.config import Settings, load_settings
+from akhbar.config import BusSettings, Settings, load_settings
 from akhbar.metrics import Metrics
 from akhbar.observe.feeds import FeedHealthCollector
 from akhbar.pipeline import STAGE_NAMES, processing_stages
@@ -349,7 +350,8 @@ def registered_series() -> set[str]:
     metrics = Metrics()
     IngestMetrics.of(metrics)
     SearchMetrics.of(metrics)
-    metrics.registry.register(FeedHealthCollector(Path("unused-feed-state.sqlite3")))
+    scratch = Path(tempfile.mkdtemp()) / "bus.sqlite3"  # the collector reads a bus when collected
+    metrics.registry.register(FeedHealthCollector(Settings(bus=BusSettings(embedded_path=scratch))))
     return {
         f"{family.name}{suffix}"
         for family in metrics.registry.collect()

@@ -294,8 +294,8 @@ def test_status_once_lists_the_failing_feed_with_its_error(run: Run) -> None:
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
     for stage in ("poller", "fetch", "normalize", "enrich", "jsonl", "search"):
         assert stage in rows, out
-    # The failing feed, from the state file, with its last error
-    assert f"(from {run.env['AKHBAR_INGEST__STATE_PATH']})" in out
+    # The failing feed, from the feeds.state table, with its last error
+    assert f"(from {run.env['AKHBAR_BUS__TOPIC_PREFIX']}feeds.state on the embedded bus)" in out
     failing = next(line for line in out.splitlines() if "malformed.xml" in line)
     assert "failing" in failing and "malformed-feed:" in failing
     assert "news.xml" not in out  # healthy feeds are not listed

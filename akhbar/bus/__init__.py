@@ -17,6 +17,12 @@ The contract, which the runner relies on:
 * `Consumer.commit()` stores the next offset to read per partition. After a crash,
   a consumer of the same group starts from the last commit, so what was read but
   not committed is delivered again (at least once).
+* A compacted topic (`ensure_topics(..., configs={topic: COMPACTED})`) is a table:
+  the latest message per key is kept for good, older ones may go; a message with
+  an empty value (None on Kafka, b"" on the embedded bus) is a tombstone that
+  deletes its key. `Bus.reader` reads chosen partitions of such a table to their
+  end, outside any group, and `Consumer.assignment()` says which partitions a
+  group member holds now.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ TopicPartition = tuple[str, int]
 # Offsets [start, stop) of one partition: the first offset included and the first
 # one after the range.
 OffsetRange = tuple[int, int]
+# Per-topic settings in Kafka's names (`cleanup.policy`, `retention.ms`), by topic.
+TopicConfigs = Mapping[str, Mapping[str, str]]
+# A table: the latest value per key is kept however old it is.
+COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
 # Called before partitions move to another member: flush what was produced for
 # them and return the offsets to commit; the bus commits them while this member
 # still owns the partitions.
@@ -85,8 +95,9 @@ class Producer(Protocol):
     """Sends messages; `flush` is the point after which they are known to be stored."""
 
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
-    ) -> None: ...
+        self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers = ()
+    ) -> None:
+        """Queue a message; `value=None` is a tombstone for `key` on a compacted topic."""
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until all sent messages are stored; raise BusError if any was not."""
@@ -121,6 +132,21 @@ class Consumer(Protocol):
         committed), what a restarted consumer would still have to read; raises
         BusError when the bus cannot tell.
         """
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this member holds now (empty until it has joined its group)."""
+
+    def close(self) -> None: ...
+
+
+class PartitionReader(Protocol):
+    """Reads chosen partitions of one topic from their start, outside any consumer group.
+
+    Used to load a table (a compacted topic) for the partitions a member was just
+    assigned. Raises BusError when the bus cannot answer.
+    """
+
+    def read_to_end(self, timeout: float = 60.0) -> list[Message]:
+        """Every message after the last one returned, up to the partitions' ends now."""
 
     def close(self) -> None: ...
 
@@ -128,8 +154,17 @@ class Consumer(Protocol):
 class Bus(Protocol):
     """Makes producers and consumers over one backend."""
 
-    def ensure_topics(self, topics: Iterable[str]) -> None:
-        """Create the topics that do not exist yet."""
+    def ensure_topics(self, topics: Iterable[str], configs: TopicConfigs | None = None) -> None:
+        """Create the topics that do not exist yet, with `configs[topic]` where given.
+
+        An existing topic keeps the settings it was created with.
+        """
+
+    def reader(self, topic: str, partitions: Iterable[int]) -> PartitionReader:
+        """A reader of `partitions` of `topic`, positioned at their start."""
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (it must exist)."""
 
     def producer(self) -> Producer: ...
 

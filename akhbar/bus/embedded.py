@@ -9,6 +9,12 @@ SQLite in WAL mode lets the stages of one process (or several processes on one
 machine) read while one of them writes. A group has one consumer at a time,
 guarded by an advisory file lock that the kernel drops when the process dies;
 growing past one consumer per group is what the Kafka backend is for.
+
+Topic settings follow Kafka's names. `cleanup.policy=compact` keeps the latest
+message per key (older ones and tombstones past the retention time are deleted
+by the retention pass) and never deletes the latest by age; `compact,delete`
+does both; the default `delete` drops messages past `retention.ms` (else the
+bus's retention_hours). A tombstone (value None) is stored as an empty value.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from akhbar.bus import (
     OffsetRange,
     RevokeCallback,
     StoredMessage,
+    TopicConfigs,
     TopicPartition,
 )
 from akhbar.errors import BusError
@@ -62,6 +69,12 @@ CREATE TABLE IF NOT EXISTS messages (
     headers TEXT,
     timestamp_ms INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, "offset")
+);
+CREATE TABLE IF NOT EXISTS topic_configs (
+    topic TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (topic, name)
 );
 CREATE TABLE IF NOT EXISTS commits (
     grp TEXT NOT NULL,
@@ -108,13 +121,47 @@ class EmbeddedBus:
     def _connect(self) -> sqlite3.Connection:
         return connect(self.path, self.synchronous)
 
-    def ensure_topics(self, topics: Iterable[str]) -> None:
+    def ensure_topics(self, topics: Iterable[str], configs: TopicConfigs | None = None) -> None:
+        topics = list(topics)
         conn = self._connect()
         try:
+            conn.execute("BEGIN IMMEDIATE")
+            existing = {row[0] for row in conn.execute("SELECT name FROM topics")}
+            new = [topic for topic in topics if topic not in existing]
             conn.executemany(
-                "INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)",
-                [(topic, self.partitions) for topic in topics],
+                "INSERT INTO topics(name, partitions) VALUES (?, ?)",
+                [(topic, self.partitions) for topic in new],
             )
+            conn.executemany(
+                "INSERT OR REPLACE INTO topic_configs(topic, name, value) VALUES (?, ?, ?)",
+                [
+                    (topic, name, value)
+                    for topic in new
+                    for name, value in (configs or {}).get(topic, {}).items()
+                ],
+            )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def reader(self, topic: str, partitions: Iterable[int]) -> EmbeddedPartitionReader:
+        return EmbeddedPartitionReader(self, topic, partitions)
+
+    def partition_count(self, topic: str) -> int:
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise BusError(f"topic {topic} does not exist")
+        return int(row[0])
+
+    def compact(self) -> None:
+        """Apply retention and compaction now; producers do it every few minutes anyway."""
+        conn = self._connect()
+        try:
+            apply_retention(conn, self.retention_s)
         finally:
             conn.close()
 
@@ -231,10 +278,11 @@ class EmbeddedProducer:
         self._lock = threading.Lock()
 
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
+        self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers = ()
     ) -> None:
+        stored = b"" if value is None else value  # a tombstone
         with self._lock:
-            self._pending.append((topic, key, value, headers, int(time.time() * 1000)))
+            self._pending.append((topic, key, stored, headers, int(time.time() * 1000)))
 
     def flush(self, timeout: float | None = None) -> None:
         with self._lock:
@@ -310,8 +358,7 @@ class EmbeddedProducer:
         if now - self._last_retention < RETENTION_CHECK_INTERVAL_S:
             return
         self._last_retention = now
-        cutoff_ms = int((time.time() - self._bus.retention_s) * 1000)
-        self._conn.execute("DELETE FROM messages WHERE timestamp_ms < ?", (cutoff_ms,))
+        apply_retention(self._conn, self._bus.retention_s)
 
     def close(self) -> None:
         self._conn.close()
@@ -429,10 +476,92 @@ class EmbeddedConsumer:
             return lag
         except sqlite3.Error as exc:
             raise BusError(f"embedded bus could not read offsets for {self._group}: {exc}") from exc
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assignment)
 
     def close(self) -> None:
         self._conn.close()
         self._lock_file.close()
+
+
+class EmbeddedPartitionReader:
+    """Reads chosen partitions of a topic from their start; see PartitionReader."""
+
+    def __init__(self, bus: EmbeddedBus, topic: str, partitions: Iterable[int]) -> None:
+        self._conn = bus._connect()
+        self._topic = topic
+        self._positions = dict.fromkeys(partitions, 0)
+
+    def read_to_end(self, timeout: float = 60.0) -> list[Message]:
+        found: list[Message] = []
+        try:
+            for partition, position in self._positions.items():
+                rows = self._conn.execute(
+                    'SELECT "offset", key, value, headers, timestamp_ms FROM messages '
+                    'WHERE topic = ? AND partition = ? AND "offset" >= ? ORDER BY "offset"',
+                    (self._topic, partition, position),
+                ).fetchall()
+                found += [
+                    StoredMessage(self._topic, partition, o, k, v, decode_headers(h), t)
+                    for o, k, v, h, t in rows
+                ]
+                if rows:
+                    self._positions[partition] = rows[-1][0] + 1
+        except sqlite3.Error as exc:
+            raise BusError(f"embedded bus could not read {self._topic}: {exc}") from exc
+        return found
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def apply_retention(conn: sqlite3.Connection, default_retention_s: float) -> None:
+    """Delete what each topic's cleanup policy lets go, as Kafka's log cleaner does."""
+    policies: dict[str, dict[str, str]] = {}
+    for topic, name, value in conn.execute("SELECT topic, name, value FROM topic_configs"):
+        policies.setdefault(topic, {})[name] = value
+    now_ms = time.time() * 1000
+    default_cutoff = int(now_ms - default_retention_s * 1000)
+    # Topics without settings: the bus-wide time retention, in one statement.
+    conn.execute(
+        "DELETE FROM messages WHERE timestamp_ms < ? AND topic NOT IN "
+        "(SELECT DISTINCT topic FROM topic_configs)",
+        (default_cutoff,),
+    )
+    for topic, config in policies.items():
+        policy = set(config.get("cleanup.policy", "delete").split(","))
+        retention_ms = float(config.get("retention.ms", default_retention_s * 1000))
+        cutoff = int(now_ms - retention_ms)
+        if "delete" in policy:
+            conn.execute(
+                f"DELETE FROM messages WHERE topic = ? AND timestamp_ms < ? AND {_NOT_LAST}",
+                (topic, cutoff, topic),
+            )
+        if "compact" in policy:
+            _compact(conn, topic, tombstone_cutoff_ms=cutoff)
+
+
+# The last message of a partition stays, whatever it is: offsets are numbered from
+# it, and readers outside a group (which commit nothing) must never see one reused.
+_NOT_LAST = (
+    '(partition, "offset") NOT IN (SELECT partition, MAX("offset") FROM messages '
+    "WHERE topic = ? GROUP BY partition)"
+)
+
+
+def _compact(conn: sqlite3.Connection, topic: str, tombstone_cutoff_ms: int) -> None:
+    """Keep the latest message per key; drop tombstones once they are older than the cutoff."""
+    conn.execute(
+        'DELETE FROM messages WHERE topic = ? AND key IS NOT NULL AND (partition, "offset") '
+        'NOT IN (SELECT partition, MAX("offset") FROM messages WHERE topic = ? '
+        "AND key IS NOT NULL GROUP BY partition, key)",
+        (topic, topic),
+    )
+    conn.execute(
+        "DELETE FROM messages WHERE topic = ? AND length(value) = 0 AND timestamp_ms < ? "
+        f"AND {_NOT_LAST}",
+        (topic, tombstone_cutoff_ms, topic),
+    )
 
 
 def _lock_group(db_path: Path, group: str) -> TextIO:

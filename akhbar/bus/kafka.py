@@ -19,7 +19,14 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as KafkaTopicPartition
 
-from akhbar.bus import Headers, Message, OffsetRange, RevokeCallback, TopicPartition
+from akhbar.bus import (
+    Headers,
+    Message,
+    OffsetRange,
+    RevokeCallback,
+    TopicConfigs,
+    TopicPartition,
+)
 from akhbar.errors import BusError
 
 if TYPE_CHECKING:
@@ -63,7 +70,7 @@ class KafkaBus:
         self._kafka = settings.kafka
         self._options = _client_options(settings.kafka)
 
-    def ensure_topics(self, topics: Iterable[str]) -> None:
+    def ensure_topics(self, topics: Iterable[str], configs: TopicConfigs | None = None) -> None:
         admin = KafkaAdminClient(**self._options, request_timeout_ms=REQUEST_TIMEOUT_MS)
         try:
             missing = set(topics) - set(admin.list_topics())
@@ -73,15 +80,33 @@ class KafkaBus:
                 "num_partitions": self._settings.partitions,
                 "replication_factor": self._settings.replication_factor,
             }
+            configs = configs or {}
+            new_topics = {
+                topic: {**spec, "configs": dict(configs.get(topic, {}))}
+                for topic in sorted(missing)
+            }
             # Another process may create one between the listing and now.
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(
-                    {topic: dict(spec) for topic in sorted(missing)}, wait_for_metadata=True
-                )
+                admin.create_topics(new_topics, wait_for_metadata=True)
         except KafkaError as exc:
             raise BusError(f"could not create topics {sorted(topics)}: {exc}") from exc
         finally:
             admin.close()
+
+    def reader(self, topic: str, partitions: Iterable[int]) -> KafkaPartitionReader:
+        return KafkaPartitionReader(self._options, self._kafka, topic, partitions)
+
+    def partition_count(self, topic: str) -> int:
+        consumer = KafkaConsumer(**self._options, request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000)
+        try:
+            found = consumer.partitions_for_topic(topic)
+        except KafkaError as exc:
+            raise BusError(f"could not read the partitions of {topic}: {exc}") from exc
+        finally:
+            consumer.close()
+        if not found:
+            raise BusError(f"topic {topic} does not exist")
+        return len(found)
 
     def producer(self) -> KafkaBusProducer:
         return KafkaBusProducer(self._options, self._kafka)
@@ -213,7 +238,7 @@ class KafkaBusProducer:
         self._sent = 0
 
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
+        self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers = ()
     ) -> None:
         try:
             future = self._producer.send(
@@ -397,6 +422,58 @@ class KafkaBusConsumer:
         """Partitions that come back may have been committed by another member meanwhile."""
         for tp in partitions:
             self._committed_offsets.pop(tp, None)
+    def assignment(self) -> set[TopicPartition]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False, timeout_ms=10_000)
+
+
+class KafkaPartitionReader:
+    """A KafkaConsumer without a group, assigned partitions by hand, from their start."""
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        settings: KafkaSettings,
+        topic: str,
+        partitions: Iterable[int],
+    ) -> None:
+        self._consumer = KafkaConsumer(
+            **options,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=settings.fetch_max_bytes,
+            max_partition_fetch_bytes=settings.max_message_bytes,
+            request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
+        )
+        self._partitions = [KafkaTopicPartition(topic, p) for p in partitions]
+        self._consumer.assign(self._partitions)
+        if self._partitions:
+            self._consumer.seek_to_beginning(*self._partitions)
+
+    def read_to_end(self, timeout: float = 60.0) -> list[Message]:
+        if not self._partitions:
+            return []
+        deadline = time.monotonic() + timeout
+        found: list[Message] = []
+        try:
+            ends = self._consumer.end_offsets(self._partitions, timeout_ms=REQUEST_TIMEOUT_MS)
+            while not self._reached(ends):
+                if time.monotonic() > deadline:
+                    raise BusError(f"could not read {self._partitions} to their end in {timeout} s")
+                for records in self._consumer.poll(timeout_ms=500, max_records=10_000).values():
+                    found.extend(records)
+        except KafkaError as exc:
+            raise BusError(f"could not read {self._partitions}: {exc}") from exc
+        return found
+
+    def _reached(self, ends: Mapping[KafkaTopicPartition, int]) -> bool:
+        return all(
+            self._consumer.position(tp, timeout_ms=REQUEST_TIMEOUT_MS) >= ends[tp]
+            for tp in self._partitions
+        )
 
     def close(self) -> None:
         self._consumer.close(autocommit=False, timeout_ms=10_000)

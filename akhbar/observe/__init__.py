@@ -2,6 +2,6 @@
 
 `server.py` serves /metrics, /healthz, /readyz and /status per process;
 `checks.py` decides health and readiness; `feeds.py` reads feed health from
-the poller's state file; `page.py` renders the status page; `status.py` is the
+the pollers' `feeds.state` table; `page.py` renders the status page; `status.py` is the
 `akhbar status` terminal view.
 """

@@ -1,12 +1,13 @@
-"""Feed health from the poller's state file: which feeds fail, which have gone quiet.
+"""Feed health from the pollers' `feeds.state` table: which feeds fail, which went quiet.
 
-Read by `akhbar status`, the status page and the `akhbar_feeds` gauge, always
-through a read-only connection: the poller owns the file. A feed is
+Read by `akhbar status`, the status page and the `akhbar_feeds` gauge from the
+compacted state topic every poller publishes to (so one view covers every
+poller of a consumer group), plus the fetch stage's page-error file. A feed is
 
 * `failing` when its last poll failed (its error streak is above 0);
 * `quiet` when polls work but no new item came for QUIET_FACTOR times its usual
   gap between items (from its publishing rate), or for longer than the poller
-  remembers entries (a feed that gave entries once and none for 30 days);
+  remembers entries (a feed that gave entries once and none since);
 * `ok` otherwise.
 """
 
@@ -18,9 +19,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from akhbar.bus import open_bus
+from akhbar.errors import AkhbarError, BusError
+from akhbar.topics import Topics
+
+if TYPE_CHECKING:
+    from akhbar.config import Settings
+    from ingest.state import FeedState
 
 # "Several times their usual interval": one late item is normal, four are not.
 QUIET_FACTOR = 4.0
@@ -54,32 +64,38 @@ class FeedHealth:
         return self.name or self.url
 
 
-def read_feed_health(path: Path, now: float | None = None) -> list[FeedHealth]:
-    """Every feed in the state file, failing first, then quiet, then ok.
+def feed_state_source(settings: Settings) -> str:
+    """Where feed health is read from, as ops would name it."""
+    return (
+        f"{Topics(settings.bus.topic_prefix).feed_state} on the {settings.bus.resolved_backend} bus"
+    )
 
-    Raises sqlite3.Error when the file is missing or unreadable.
+
+def read_feed_health(settings: Settings, now: float | None = None) -> list[FeedHealth]:
+    """Every feed in the `feeds.state` table, failing first, then quiet, then ok.
+
+    Page errors come from the fetch stage's file (`ingest.state_path`) when it
+    exists. Raises AkhbarError (BusError) when the table cannot be read,
+    ValueError for a state that does not decode, sqlite3.Error for a broken file.
     """
+    # ingest builds on the core, not the reverse: imported where it is used.
+    from ingest.poller_group import read_table
+    from ingest.state import decode_state
+
     now = time.time() if now is None else now
-    if not path.exists():
-        raise sqlite3.OperationalError(f"no feed state at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=READ_TIMEOUT_S)
-    db.row_factory = sqlite3.Row
+    topic = Topics(settings.bus.topic_prefix).feed_state
     try:
-        last_items = dict(
-            db.execute("SELECT feed, MAX(seen_at) FROM seen_entries GROUP BY feed").fetchall()
-        )
-        pages: dict[str, dict[str, int]] = {}
-        last_page: dict[str, tuple[float, str]] = {}
-        for row in db.execute("SELECT feed, kind, count, last_reason, last_at FROM page_errors"):
-            pages.setdefault(row["feed"], {})[row["kind"]] = row["count"]
-            if row["last_at"] > last_page.get(row["feed"], (0.0, ""))[0]:
-                last_page[row["feed"]] = (row["last_at"], row["last_reason"])
-        feeds = [
-            _health(row, last_items.get(row["url"]), now)
-            for row in db.execute("SELECT * FROM feeds")
-        ]
-    finally:
-        db.close()
+        bus = open_bus(settings.bus)
+        try:
+            table = read_table(bus, topic)
+        finally:
+            bus.close()
+    except AkhbarError:
+        raise
+    except Exception as exc:  # a client library's own error: name the table that failed
+        raise BusError(f"could not read {topic}: {type(exc).__name__}: {exc}") from exc
+    pages, last_page = read_page_errors(settings.ingest.state_path)
+    feeds = [_health(decode_state(raw), now) for raw in table.values()]
     for feed in feeds:
         feed.page_errors = pages.get(feed.url, {})
         feed.last_page_error = last_page.get(feed.url, (0.0, None))[1]
@@ -87,22 +103,42 @@ def read_feed_health(path: Path, now: float | None = None) -> list[FeedHealth]:
     return sorted(feeds, key=lambda f: (order[f.state], -f.error_streak, f.url))
 
 
-def _health(row: sqlite3.Row, last_item: float | None, now: float) -> FeedHealth:
+def read_page_errors(
+    path: Path,
+) -> tuple[dict[str, dict[str, int]], dict[str, tuple[float, str | None]]]:
+    """Failed pages by feed and kind, and each feed's latest reason, read-only."""
+    pages: dict[str, dict[str, int]] = {}
+    last_page: dict[str, tuple[float, str | None]] = {}
+    if not path.exists():
+        return pages, last_page
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=READ_TIMEOUT_S)
+    db.row_factory = sqlite3.Row
+    try:
+        for row in db.execute("SELECT feed, kind, count, last_reason, last_at FROM page_errors"):
+            pages.setdefault(row["feed"], {})[row["kind"]] = row["count"]
+            if row["last_at"] > last_page.get(row["feed"], (0.0, None))[0]:
+                last_page[row["feed"]] = (row["last_at"], row["last_reason"])
+    finally:
+        db.close()
+    return pages, last_page
+
+
+def _health(state: FeedState, now: float) -> FeedHealth:
     feed = FeedHealth(
-        url=row["url"],
-        name=row["name"] or "",
+        url=state.url,
+        name=state.name,
         state="ok",
-        error_streak=int(row["error_streak"] or 0),
-        last_error=row["last_error"],
-        last_error_kind=row["last_error_kind"],
-        last_success=row["last_success"],
-        last_poll=row["last_poll"],
-        last_item=last_item,
-        items_per_day=float(row["items_per_day"] or 0.0),
+        error_streak=state.error_streak,
+        last_error=state.last_error,
+        last_error_kind=state.last_error_kind,
+        last_success=state.last_success,
+        last_poll=state.last_poll,
+        last_item=max(state.seen.values(), default=None),
+        items_per_day=float(state.items_per_day or 0.0),
     )
     if feed.error_streak > 0:
         feed.state = "failing"
-    elif is_quiet(feed, int(row["entries"] or 0), row["interval_s"], now):
+    elif is_quiet(feed, state.entries, state.interval_s, now):
         feed.state = "quiet"
     return feed
 
@@ -110,7 +146,7 @@ def _health(row: sqlite3.Row, last_item: float | None, now: float) -> FeedHealth
 def is_quiet(feed: FeedHealth, entries: int, interval_s: float | None, now: float) -> bool:
     """No new item for QUIET_FACTOR times the feed's usual gap (or poll interval, if longer)."""
     if feed.last_item is None:
-        # It gave entries once, and the poller has forgotten them all: 30 days of nothing.
+        # It gave entries once, and the poller has forgotten them all: long quiet.
         return entries > 0
     if feed.items_per_day <= 0:
         return False  # no rate known yet: nothing to compare with
@@ -126,10 +162,10 @@ def count_by_state(feeds: list[FeedHealth]) -> dict[str, int]:
 
 
 class FeedHealthCollector(Collector):
-    """The `akhbar_feeds{state}` gauge, read from the state file when scraped (cached)."""
+    """The `akhbar_feeds{state}` gauge, read from `feeds.state` when scraped (cached)."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._lock = threading.Lock()
         self._cached: tuple[float, dict[str, int]] | None = None
 
@@ -149,8 +185,8 @@ class FeedHealthCollector(Collector):
             if self._cached is not None and now - self._cached[0] < GAUGE_CACHE_S:
                 return self._cached[1]
             try:
-                counts = count_by_state(read_feed_health(self._path))
-            except sqlite3.Error:
-                return None  # the poller has not written its state yet
+                counts = count_by_state(read_feed_health(self._settings))
+            except (AkhbarError, ValueError, sqlite3.Error):
+                return None  # no poller has written its state yet, or the bus is away
             self._cached = (now, counts)
             return counts

@@ -2,7 +2,7 @@
 
 Rendered on the server for every request to /status, from what the process has
 in memory (its registry and the latest articles its sinks stored) and the feed
-state file. Titles, names, errors and URLs come from the outside world: every
+state table. Titles, names, errors and URLs come from the outside world: every
 one is escaped, links are made only for http(s) URLs, and the server sends a
 Content-Security-Policy that allows no script at all, so a title that slipped
 through escaping still could not run.

@@ -4,7 +4,7 @@
 stage`; it starts the server in a daemon thread when `metrics.address` is set
 and returns it. The server reads only what the process already has (its
 registry, the liveness of its stage threads, its latest stored articles) plus
-the readiness checks and the feed state file; a request that breaks answers 500
+the readiness checks and the `feeds.state` table; a request that breaks answers 500
 and the server goes on. Binding a busy address raises OSError at start-up:
 a process that cannot be watched should not start unnoticed.
 """
@@ -24,7 +24,7 @@ from akhbar.config import Settings
 from akhbar.logs import get_logger
 from akhbar.metrics import Metrics
 from akhbar.observe import checks, page
-from akhbar.observe.feeds import FeedHealthCollector, read_feed_health
+from akhbar.observe.feeds import FeedHealthCollector, feed_state_source, read_feed_health
 from akhbar.pipeline import STAGE_NAMES
 
 DEFAULT_HOST = "127.0.0.1"
@@ -52,7 +52,7 @@ class ObservabilityServer(ThreadingHTTPServer):
         self.metrics = metrics
         search_runs = settings.sinks.search.enabled and only in (None, "search")
         self.readiness = checks.Readiness(settings, search_runs)
-        self.feed_state = settings.ingest.state_path if settings.ingest.feeds else None
+        self.feed_state = settings if settings.ingest.feeds else None
         super().__init__((host, port), _Handler)
 
     @property
@@ -71,7 +71,7 @@ def serve_observability(
     metrics.build_info.labels(__version__, settings.bus.resolved_backend).set(1)
     metrics.recent.resize(settings.metrics.recent_articles)
     if settings.ingest.feeds and only in (None, "poller"):
-        metrics.registry.register(FeedHealthCollector(settings.ingest.state_path))
+        metrics.registry.register(FeedHealthCollector(settings))
     if not settings.metrics.address:
         return None
     try:
@@ -157,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 feeds = read_feed_health(self.server.feed_state)
             except Exception as exc:  # the page still shows the stages and articles
-                error = f"{self.server.feed_state}: {exc}"
+                error = f"{feed_state_source(self.server.feed_state)}: {exc}"
         started = self.server.metrics.liveness.snapshot()
         stages = [name for name in STAGE_NAMES if name in started]
         body = page.render_page(self.server.metrics, stages, feeds, error)

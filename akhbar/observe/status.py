@@ -6,7 +6,8 @@ Two sources, each named above its table:
   process's /metrics (`--url`, default: `metrics.address` from the settings);
   throughput is the rate of `out` between two scrapes;
 * the feeds that fail or have gone quiet, each with its last error, come from
-  the poller's state file (`--state`, default: `ingest.state_path`).
+  the pollers' `feeds.state` table on the configured bus (and the fetch stage's
+  page-error file, `ingest.state_path`).
 
 Either source may be unavailable; the view says so and shows the other. With
 `--once` it prints one snapshot (two scrapes SAMPLE_S apart, for the rates) and
@@ -21,7 +22,6 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import click
 import httpx
@@ -31,9 +31,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from akhbar.config import load_settings
+from akhbar.config import Settings, load_settings
 from akhbar.errors import AkhbarError
-from akhbar.observe.feeds import FeedHealth, count_by_state, read_feed_health
+from akhbar.observe.feeds import (
+    FeedHealth,
+    count_by_state,
+    feed_state_source,
+    read_feed_health,
+)
 from akhbar.observe.page import ago
 from akhbar.observe.server import parse_address
 from akhbar.pipeline import STAGE_NAMES
@@ -120,7 +125,7 @@ def stages_table(url: str, snapshot: Snapshot | None, error: str | None) -> Tabl
     return table
 
 
-def feeds_table(state: Path, feeds: list[FeedHealth] | None, error: str | None) -> Table | Text:
+def feeds_table(state: str, feeds: list[FeedHealth] | None, error: str | None) -> Table | Text:
     if feeds is None:
         return Text(f"Feeds: {state} unavailable: {error}", style="bold red")
     counts = count_by_state(feeds)
@@ -153,15 +158,15 @@ def metrics_url(address: str | None) -> str:
     return f"http://[{host}]:{port}/metrics" if ":" in host else f"http://{host}:{port}/metrics"
 
 
-def read_feeds(state: Path) -> tuple[list[FeedHealth] | None, str | None]:
+def read_feeds(settings: Settings) -> tuple[list[FeedHealth] | None, str | None]:
     try:
-        return read_feed_health(state), None
-    except sqlite3.Error as exc:
+        return read_feed_health(settings), None
+    except (AkhbarError, ValueError, sqlite3.Error) as exc:
         return None, str(exc)
 
 
 def take_view(
-    url: str, state: Path, previous: Snapshot | None
+    url: str, settings: Settings, previous: Snapshot | None
 ) -> tuple[Group, Snapshot | None, bool]:
     """The view, the snapshot for the next rate, and whether any source answered."""
     snapshot: Snapshot | None = None
@@ -170,25 +175,18 @@ def take_view(
         snapshot = with_rates(scrape(url), previous)
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
-    feeds, feeds_error = read_feeds(state)
-    view = Group(stages_table(url, snapshot, error), feeds_table(state, feeds, feeds_error))
+    feeds, feeds_error = read_feeds(settings)
+    source = feed_state_source(settings)
+    view = Group(stages_table(url, snapshot, error), feeds_table(source, feeds, feeds_error))
     return view, snapshot, snapshot is not None or feeds is not None
 
 
 @click.command()
 @click.option("--url", help="The process's /metrics (default: from metrics.address).")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Poller state file (default: ingest.state_path).",
-)
 @click.option("--once", is_flag=True, help="Print one snapshot and exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
 @click.pass_context
-def status(
-    ctx: click.Context, url: str | None, state_path: Path | None, once: bool, interval: float
-) -> None:
+def status(ctx: click.Context, url: str | None, once: bool, interval: float) -> None:
     """Stages (from a running process's /metrics) and failing or quiet feeds (feed state)."""
     try:
         settings = load_settings(ctx.find_root().obj)
@@ -196,26 +194,25 @@ def status(
         click.echo(f"akhbar: {exc}", err=True)
         sys.exit(2)
     url = url or metrics_url(settings.metrics.address)
-    state = state_path or settings.ingest.state_path
     console = Console()
     if once:
-        _, first, _ = take_view(url, state, None)
+        _, first, _ = take_view(url, settings, None)
         time.sleep(SAMPLE_S if first is not None else 0)
-        view, _, answered = take_view(url, state, first)
+        view, _, answered = take_view(url, settings, first)
         console.print(view)
         if not answered:
             sys.exit(EXIT_UNAVAILABLE)
         return
-    _watch(console, url, state, interval)
+    _watch(console, url, settings, interval)
 
 
-def _watch(console: Console, url: str, state: Path, interval: float) -> None:
-    view, previous, _ = take_view(url, state, None)
+def _watch(console: Console, url: str, settings: Settings, interval: float) -> None:
+    view, previous, _ = take_view(url, settings, None)
     with Live(view, console=console, refresh_per_second=4, screen=False) as live:
         try:
             while True:
                 time.sleep(interval)
-                view, snapshot, _ = take_view(url, state, previous)
+                view, snapshot, _ = take_view(url, settings, previous)
                 previous = snapshot or previous
                 live.update(view)
         except KeyboardInterrupt:

@@ -8,11 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from akhbar.bus import open_bus
 from akhbar.cli import cli
+from akhbar.config import BusSettings
+from akhbar.topics import Topics
 from ingest.feeds import DEFAULT_FEEDS, load_feeds
 from ingest.fixture_server import FixtureServer
+from ingest.poller_group import read_table
 from sinks.jsonl import closed_files, read_lines
 from tests.conftest import unique_prefix
 from tests.ingest.conftest import SITE_ARTICLES
@@ -121,3 +126,34 @@ def test_run_once_with_feeds_writes_cleaned_articles(site: FixtureServer, tmp_pa
     assert all(article["text_source"] == "page" and article["text"] for article in stored)
     stages = {stamp["name"] for stamp in stored[0]["processors"]}
     assert {"poller", "fetch", "normalize", "enrich"} <= stages
+
+
+def test_add_and_remove_publish_to_the_feeds_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the embedded bus named in the environment
+    prefix = unique_prefix()
+    monkeypatch.setenv("AKHBAR_BUS__EMBEDDED_PATH", str(tmp_path / "bus.sqlite3"))
+    monkeypatch.setenv("AKHBAR_BUS__TOPIC_PREFIX", prefix)
+    listing = tmp_path / "feeds.yaml"
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(OPML, encoding="utf-8")
+    # When feeds are added, imported and one removed, with --bus
+    assert invoke("feeds", "add", "https://a.example/rss", "--file", str(listing), "--bus")[0] == 0
+    assert invoke("feeds", "import-opml", str(opml), "--file", str(listing), "--bus")[0] == 0
+    code, output = invoke(
+        "feeds", "remove", "https://a.example/rss", "--file", str(listing), "--bus"
+    )
+    # Then the feeds topic holds the list, the removed feed as a tombstone
+    assert code == 0 and "published" in output
+    bus = open_bus(BusSettings(embedded_path=tmp_path / "bus.sqlite3", topic_prefix=prefix))
+    table = read_table(bus, Topics(prefix).feeds)
+    bus.close()
+    assert set(table) == {feed.url for feed in load_feeds(listing)}
+    assert "https://a.example/rss" not in table
+
+
+def test_without_the_bus_the_list_file_alone_changes(tmp_path: Path) -> None:
+    listing = tmp_path / "feeds.yaml"
+    code, output = invoke("feeds", "add", "https://a.example/rss", "--file", str(listing))
+    assert code == 0 and "published" not in output

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from ingest.feeds import Feed
 from ingest.fetch import (
     AddressGuard,
     PageFetcher,
@@ -13,6 +16,7 @@ from ingest.fetch import (
     retry_after_seconds,
 )
 from ingest.fixture_server import CP1256_TEXT, PRIVATE_URL, FixtureServer
+from ingest.poller import FeedPoller
 
 # A slow drip must end well before the fixture's 60 s, so the test stays short.
 TEST_TOTAL_TIMEOUT_S = 3.0
@@ -130,3 +134,92 @@ def test_robots_txt_is_obeyed_when_configured(site: FixtureServer) -> None:
     with pytest.raises(PermanentFetchError, match="robots"):
         polite.fetch(f"{site.base_url}/private/page")
     assert "<article>" in polite.fetch(f"{site.base_url}/news/0").text
+
+
+class Rebinding:
+    """A resolver whose first answer for one name differs from every later one: the DNS
+    rebinding fault, which a real resolver cannot be made to produce on demand."""
+
+    def __init__(self, name: str, first: str, later: str) -> None:
+        self.name, self.first, self.later = name, first, later
+        self.calls = 0
+        self._real = socket.getaddrinfo
+
+    def __call__(self, host: str, port: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host != self.name:
+            return self._real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        self.calls += 1
+        address = self.first if self.calls == 1 else self.later
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+
+# Resolves first to the site's address (allow-listed), then to one that is not.
+REBINDING_NAME = "news.rebinding.invalid"
+INTERNAL = "10.255.255.1"
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> Rebinding:
+    resolver = Rebinding(REBINDING_NAME, "127.0.0.1", INTERNAL)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    return resolver
+
+
+def rebinding_url(site: FixtureServer, path: str) -> str:
+    return site.base_url.replace("127.0.0.1", REBINDING_NAME) + path
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(
+    site: FixtureServer, rebinding: Rebinding
+) -> None:
+    # Given a name whose second answer would be an internal address
+    fetcher = PageFetcher(allow_hosts=["127.0.0.1"], host_spacing_s=0, total_timeout_s=5)
+    # When its page is fetched
+    page = fetcher.fetch(rebinding_url(site, "/news/0"))
+    # Then it was resolved once, checked, and fetched from that address, with its own Host
+    assert "<article>" in page.text
+    assert rebinding.calls == 1
+    assert site.requests == 1
+    assert page.url.startswith(f"http://{REBINDING_NAME}:")
+
+
+def test_a_redirect_to_a_rebinding_name_is_fetched_from_its_checked_address(
+    site: FixtureServer, rebinding: Rebinding
+) -> None:
+    fetcher = PageFetcher(allow_hosts=["127.0.0.1"], host_spacing_s=0, total_timeout_s=5)
+    target = rebinding_url(site, "/news/1")
+    page = fetcher.fetch(f"{site.base_url}/redirect?to={target}")
+    assert "<article>" in page.text
+    assert rebinding.calls == 1
+    assert site.requests == 2
+
+
+def test_a_name_that_first_resolves_to_an_internal_address_is_never_connected(
+    site: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = Rebinding(REBINDING_NAME, INTERNAL, "127.0.0.1")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    fetcher = PageFetcher(allow_hosts=["127.0.0.1"], host_spacing_s=0, total_timeout_s=5)
+    with pytest.raises(PermanentFetchError, match="private-address"):
+        fetcher.fetch(rebinding_url(site, "/news/0"))
+    assert resolver.calls == 1
+    assert site.requests == 0
+
+
+def test_localhost_is_refused_when_not_allow_listed(site: FixtureServer) -> None:
+    port = site.base_url.rsplit(":", 1)[1]
+    with pytest.raises(PermanentFetchError, match="private-address"):
+        PageFetcher(host_spacing_s=0).fetch(f"http://localhost:{port}/news/0")
+    assert site.requests == 0
+
+
+def test_the_poller_connects_to_the_address_it_checked(
+    site: FixtureServer, rebinding: Rebinding
+) -> None:
+    poller = FeedPoller(
+        [Feed(url=rebinding_url(site, "/feeds/news.xml"))], allow_hosts=("127.0.0.1",), once=True
+    )
+    found = poller.read(100)
+    poller.close()
+    assert len(found) > 0
+    assert rebinding.calls == 1

@@ -14,7 +14,7 @@ from akhbar.topics import Topics, dead_letter_topic
 from ingest.feeds import Feed, save_feeds
 from ingest.fixture_server import HOSTILE_CASES, FixtureServer
 from ingest.stage import fetch_stage, poller_runner
-from ingest.state import FeedStateStore
+from ingest.state import PageErrorStore
 from tests.ingest.conftest import SITE_ARTICLES, articles_on, read_topic
 
 # Pages that are fetched and cleaned although their server misbehaves.
@@ -84,5 +84,5 @@ def test_feeds_become_cleaned_articles_and_bad_pages_dead_letters(
     assert stats.dead_lettered == len(dead)
     assert len(cleaned) + len(dead) == stats.consumed
     # And feed health counts them against the hostile feed
-    health = FeedStateStore(settings.ingest.state_path).page_errors()
+    health = PageErrorStore(settings.ingest.state_path).page_errors()
     assert sum(health[f"{site.base_url}/feeds/hostile.xml"].values()) == len(dead)

@@ -1,11 +1,9 @@
-"""The feed poller against the fixture site: conditional GET, identity, memory across restarts."""
+"""The feed poller against the fixture site: conditional GET, identity, state carried over."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import feedparser
 import httpx
@@ -19,29 +17,28 @@ from ingest.poller import (
     adaptive_interval,
     entry_key,
 )
+from ingest.state import decode_state, encode_state
 from tests.ingest.conftest import SITE_ARTICLES
 
 ALLOW = ("127.0.0.1",)
 
 
-def poller(site: FixtureServer, state: Path, *paths: str) -> FeedPoller:
+def poller(site: FixtureServer, *paths: str) -> FeedPoller:
     feeds = [Feed(url=f"{site.base_url}{path}", name=path) for path in paths]
-    return FeedPoller(feeds, state, allow_hosts=ALLOW)
+    return FeedPoller(feeds, allow_hosts=ALLOW)
 
 
 def poll_all_now(source: FeedPoller) -> list:  # type: ignore[type-arg]
     for state in source.states.values():
         state.next_poll = 0
     found = source.read(10_000)
-    source.commit()
+    source.take_states()
     return found
 
 
-def test_each_entry_is_emitted_once_even_from_two_feeds(
-    site: FixtureServer, tmp_path: Path
-) -> None:
+def test_each_entry_is_emitted_once_even_from_two_feeds(site: FixtureServer) -> None:
     # Given the same stories in an RSS and an Atom feed
-    source = poller(site, tmp_path / "state.sqlite3", "/feeds/news.xml", "/feeds/news.atom")
+    source = poller(site, "/feeds/news.xml", "/feeds/news.atom")
     # When both are polled, twice
     first = poll_all_now(source)
     second = poll_all_now(source)
@@ -53,8 +50,8 @@ def test_each_entry_is_emitted_once_even_from_two_feeds(
     assert second == []
 
 
-def test_unchanged_feeds_are_fetched_conditionally(site: FixtureServer, tmp_path: Path) -> None:
-    source = poller(site, tmp_path / "state.sqlite3", "/feeds/news.xml")
+def test_unchanged_feeds_are_fetched_conditionally(site: FixtureServer) -> None:
+    source = poller(site, "/feeds/news.xml")
     poll_all_now(source)
     poll_all_now(source)
     state = next(iter(source.states.values()))
@@ -64,42 +61,32 @@ def test_unchanged_feeds_are_fetched_conditionally(site: FixtureServer, tmp_path
     assert state.polls == 2
 
 
-def test_a_restart_remembers_what_was_emitted(site: FixtureServer, tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    first = poller(site, path, "/feeds/news.xml")
-    assert len(poll_all_now(first)) == SITE_ARTICLES
+def test_a_saved_state_carries_what_was_emitted_to_the_next_poller(site: FixtureServer) -> None:
+    # Given a poller that emitted every entry and handed out its states
+    first = poller(site, "/feeds/news.xml")
+    for state in first.states.values():
+        state.next_poll = 0
+    assert len(first.read(10_000)) == SITE_ARTICLES
+    saved = [decode_state(encode_state(state)) for state in first.take_states()]
     first.close()
-    # A new story appears while the poller is down.
+    # When a new story appears and another poller starts from the saved states
     site.publish(SiteArticle("خبر جديد", "نص الخبر", datetime.now(UTC)))
-    restarted = poller(site, path, "/feeds/news.xml")
+    restarted = poller(site, "/feeds/news.xml")
+    for state in saved:
+        restarted.load_state(state)
     found = poll_all_now(restarted)
     restarted.close()
+    # Then only the new story is emitted
     assert [article.title for article in found] == ["خبر جديد"]
+    assert len(saved) == 1 and len(saved[0].seen) == SITE_ARTICLES
 
 
-def test_what_was_not_committed_is_emitted_again(site: FixtureServer, tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    crashed = poller(site, path, "/feeds/news.xml")
-    for state in crashed.states.values():
-        state.next_poll = 0
-    assert len(crashed.read(10_000)) == SITE_ARTICLES  # read, never committed
-    crashed.store.close()
-    restarted = poller(site, path, "/feeds/news.xml")
-    assert len(poll_all_now(restarted)) == SITE_ARTICLES
-    restarted.close()
-
-
-def test_broken_feeds_are_recorded_and_do_not_stop_the_others(
-    site: FixtureServer, tmp_path: Path
-) -> None:
-    path = tmp_path / "state.sqlite3"
-    source = poller(
-        site, path, "/feeds/malformed.xml", "/hostile/429", "/hostile/404", "/feeds/news.xml"
-    )
+def test_broken_feeds_are_recorded_and_do_not_stop_the_others(site: FixtureServer) -> None:
+    source = poller(site, "/feeds/malformed.xml", "/hostile/429", "/hostile/404", "/feeds/news.xml")
     found = poll_all_now(source)
     source.close()
     assert len(found) == SITE_ARTICLES
-    rows = dict(sqlite3.connect(path).execute("SELECT name, last_error_kind FROM feeds").fetchall())
+    rows = {state.name: state.last_error_kind for state in source.states.values()}
     assert rows == {
         "/feeds/malformed.xml": "malformed-feed",
         "/hostile/429": "http-429",
@@ -108,10 +95,8 @@ def test_broken_feeds_are_recorded_and_do_not_stop_the_others(
     }
 
 
-def test_a_failing_feed_backs_off_and_honours_retry_after(
-    site: FixtureServer, tmp_path: Path
-) -> None:
-    source = poller(site, tmp_path / "state.sqlite3", "/hostile/429")
+def test_a_failing_feed_backs_off_and_honours_retry_after(site: FixtureServer) -> None:
+    source = poller(site, "/hostile/429")
     poll_all_now(source)
     state = next(iter(source.states.values()))
     source.close()
@@ -119,10 +104,8 @@ def test_a_failing_feed_backs_off_and_honours_retry_after(
     assert state.next_poll - (state.last_poll or 0) >= 120 * 0.9
 
 
-def test_hostile_entries_become_discovered_articles_without_crashing(
-    site: FixtureServer, tmp_path: Path
-) -> None:
-    source = poller(site, tmp_path / "state.sqlite3", "/feeds/hostile.xml")
+def test_hostile_entries_become_discovered_articles_without_crashing(site: FixtureServer) -> None:
+    source = poller(site, "/feeds/hostile.xml")
     found = poll_all_now(source)
     source.close()
     assert any(article.url.startswith("http://169.254.169.254") for article in found)

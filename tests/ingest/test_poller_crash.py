@@ -21,6 +21,7 @@ from tests.ingest.conftest import ARTICLES, SITE_ARTICLES, read_topic
 
 PUBLISHED_WHILE_RUNNING = 60
 PUBLISH_EVERY_S = 0.1
+START_TIMEOUT_S = 120.0
 
 
 def poller_process(tmp_path: Path, feeds: Path, bus: BusSettings) -> subprocess.Popen[bytes]:
@@ -52,6 +53,13 @@ def discovered(settings: BusSettings) -> list[Message]:
         bus.close()
 
 
+def wait_for_entries(settings: BusSettings, count: int) -> None:
+    """The machine may be shared and slow to start a process: wait for the work, not a time."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while len(discovered(settings)) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def test_sigkill_and_restart_lose_nothing_and_repeat_nothing(
     site: FixtureServer, tmp_path: Path, settings_for: BusSettings
 ) -> None:
@@ -63,6 +71,7 @@ def test_sigkill_and_restart_lose_nothing_and_repeat_nothing(
         target=lambda: [site.publish(a) or time.sleep(PUBLISH_EVERY_S) for a in later]
     )
     first = poller_process(tmp_path, feeds, settings_for)
+    wait_for_entries(settings_for, SITE_ARTICLES)
     publisher.start()
     # When the poller is SIGKILLed halfway and started again
     time.sleep(PUBLISHED_WHILE_RUNNING * PUBLISH_EVERY_S / 2)
@@ -71,7 +80,8 @@ def test_sigkill_and_restart_lose_nothing_and_repeat_nothing(
     emitted_before_kill = len(discovered(settings_for))
     second = poller_process(tmp_path, feeds, settings_for)
     publisher.join()
-    time.sleep(4)
+    wait_for_entries(settings_for, SITE_ARTICLES + PUBLISHED_WHILE_RUNNING)
+    time.sleep(1)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0
     # Then every entry is on the topic exactly once

@@ -22,17 +22,19 @@ def test_addresses() -> None:
 
 
 def test_once_names_each_source_it_could_not_read(tmp_path: Path) -> None:
-    # Given no running process and no feed state
+    # Given no running process and a bus that does not answer
     url = f"http://127.0.0.1:{closed_port()}/metrics"
-    state = tmp_path / "feeds.sqlite3"
+    env = {
+        "COLUMNS": "200",
+        "AKHBAR_BUS__BACKEND": "kafka",
+        "AKHBAR_BUS__KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}",
+        "AKHBAR_INGEST__STATE_PATH": str(tmp_path / "page-errors.sqlite3"),
+    }
 
     # When a snapshot is asked for
-    result = CliRunner().invoke(
-        cli, ["status", "--once", "--url", url, "--state", str(state)], env={"COLUMNS": "200"}
-    )
+    result = CliRunner().invoke(cli, ["status", "--once", "--url", url], env=env)
 
     # Then it says which source failed and why, and exits 1
     assert result.exit_code == 1
     assert f"Stages: {url} unavailable" in result.output
-    assert f"Feeds: {state} unavailable: no feed state" in result.output
-    assert not state.exists()
+    assert "Feeds: feeds.state on the kafka bus unavailable" in result.output

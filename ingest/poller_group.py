@@ -1,0 +1,273 @@
+"""Pollers in one consumer group: Kafka's assignment shares the feed list among them.
+
+The feed list is the compacted topic `feeds` (key: feed URL, value: the Feed as
+JSON, a tombstone when removed), and each feed's state is the compacted topic
+`feeds.state`, co-partitioned with it (ingest/state.py). Every poller process
+runs a `PollerMember`, which joins the group `akhbar.poller` on `feeds` and:
+
+* reads its assigned partitions of `feeds` from the start, never committing, so
+  it always holds the whole current list of its partitions and follows changes;
+* before polling the feeds of a newly assigned partition, reads that partition
+  of `feeds.state` to its end and polls them as the previous owner left them:
+  validators, next poll time, seen entries;
+* each round polls the feeds that are due, sends their new articles to
+  `articles.discovered`, flushes, then publishes their new states and flushes.
+  Nothing is held unflushed when it asks the group for news, so a partition
+  that moves away has nothing left behind; a member killed mid-round loses
+  only that round, which the next owner polls again after the session timeout.
+
+On the embedded bus one consumer holds every partition (the group's lock file
+ensures a single poller), through the same code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from akhbar.bus import COMPACTED, Bus, Consumer, Message, Producer
+from akhbar.config import Settings
+from akhbar.errors import AkhbarError
+from akhbar.logs import get_logger
+from akhbar.metrics import Metrics
+from akhbar.runner import RunStats
+from akhbar.topics import Topics, dead_letter_topic
+from ingest.feeds import Feed, load_feeds
+from ingest.fetch import USER_AGENT
+from ingest.metrics import IngestMetrics
+from ingest.poller import NAME, VERSION, FeedPoller
+from ingest.state import FeedState, decode_state, encode_state
+
+# How long one wait for feed-list changes may take when no feed is due: the delay
+# before a new or changed feed is seen, and the longest sleep between rounds.
+LIST_POLL_MAX_S = 1.0
+# Feed-list messages applied per poll; a 10,000-feed list loads in a few polls.
+LIST_BATCH = 5_000
+# Reading a partition of the state table must not wait forever on a sick broker.
+STATE_LOAD_TIMEOUT_S = 60.0
+
+
+class FeedTableError(AkhbarError):
+    """A message on the feed list or the state table could not be read."""
+
+
+def encode_feed(feed: Feed) -> bytes:
+    return feed.model_dump_json(exclude_defaults=True).encode()
+
+
+def ensure_feed_topics(bus: Bus, topics: Topics) -> None:
+    """Create the feed list and the state table as compacted topics where missing."""
+    tables = [topics.feeds, topics.feed_state]
+    bus.ensure_topics(tables, configs=dict.fromkeys(tables, COMPACTED))
+
+
+def publish_feeds(bus: Bus, topics: Topics, feeds: Iterable[Feed]) -> int:
+    """Add or update feeds on the feed list; returns how many were sent."""
+    ensure_feed_topics(bus, topics)
+    producer = bus.producer()
+    try:
+        sent = 0
+        for feed in feeds:
+            producer.send(topics.feeds, encode_feed(feed), key=feed.url.encode())
+            sent += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return sent
+
+
+def remove_feeds(bus: Bus, topics: Topics, urls: Iterable[str]) -> None:
+    """Tombstone feeds on the feed list and in the state table."""
+    ensure_feed_topics(bus, topics)
+    producer = bus.producer()
+    try:
+        for url in urls:
+            producer.send(topics.feeds, None, key=url.encode())
+            producer.send(topics.feed_state, None, key=url.encode())
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def read_table(bus: Bus, topic: str) -> dict[str, bytes]:
+    """A whole compacted topic as {key: latest value}, tombstoned keys left out."""
+    reader = bus.reader(topic, range(bus.partition_count(topic)))
+    try:
+        table: dict[str, bytes] = {}
+        for message in reader.read_to_end(STATE_LOAD_TIMEOUT_S):
+            if message.key is None:
+                continue
+            if message.value:
+                table[message.key.decode()] = message.value
+            else:
+                table.pop(message.key.decode(), None)
+        return table
+    finally:
+        reader.close()
+
+
+@dataclass
+class PollerMember:
+    """One poller process's part of the group; see the module docstring.
+
+    `run()` returns after a stop request (or, with `until_exhausted` and `once`,
+    when every feed it holds has been polled once). A bus that fails to store
+    what was sent raises BusError out of `run`, with the states of that round
+    unpublished: the restarted poller polls those feeds again.
+    """
+
+    bus: Bus
+    settings: Settings
+    metrics: Metrics
+    stop: threading.Event = field(default_factory=threading.Event)
+    once: bool = False
+    stats: RunStats = field(default_factory=RunStats)
+
+    def __post_init__(self) -> None:
+        ingest = self.settings.ingest
+        self.topics = Topics(self.settings.bus.topic_prefix)
+        self.log = get_logger(stage=NAME)
+        self.poller = FeedPoller(
+            allow_hosts=tuple(ingest.allow_hosts),
+            user_agent=ingest.user_agent or USER_AGENT,
+            once=self.once,
+            metrics=IngestMetrics.of(self.metrics),
+            max_per_host=ingest.poll_max_per_host,
+        )
+        self._partition_of: dict[str, int] = {}
+        self._held: set[int] = set()
+        self._list_read = False
+
+    @property
+    def group(self) -> str:
+        return f"{self.settings.bus.topic_prefix}akhbar.{NAME}"
+
+    def run(self, until_exhausted: bool = False, idle_wait_s: float = LIST_POLL_MAX_S) -> RunStats:
+        """Follow the feed list and poll its feeds until stopped; see the class docstring."""
+        ensure_feed_topics(self.bus, self.topics)
+        self.bus.ensure_topics([self.topics.discovered, dead_letter_topic(self.topics.discovered)])
+        if self.settings.ingest.feeds is not None:
+            seeded = publish_feeds(self.bus, self.topics, load_feeds(self.settings.ingest.feeds))
+            self.log.info("feed list published", feeds=seeded, path=str(self.settings.ingest.feeds))
+        consumer = self.bus.consumer(self.group, [self.topics.feeds])
+        producer = self.bus.producer()
+        self.log.info("poller started", group=self.group)
+        try:
+            while not self.stop.is_set():
+                self._follow_list(consumer, self._wait_s(idle_wait_s))
+                if until_exhausted and self._list_read and self.poller.exhausted:
+                    break
+                self._round(producer)
+        finally:
+            self.poller.close()
+            producer.close()
+            consumer.close()
+        self.log.info("poller stopped", feeds=len(self.poller.feeds), **vars(self.stats))
+        return self.stats
+
+    def _wait_s(self, idle_wait_s: float) -> float:
+        """Wait for list changes only until the next feed is due."""
+        due = self.poller.next_due()
+        if self.once or due is None:
+            return min(idle_wait_s, 0.05) if self.once else idle_wait_s
+        return max(0.0, min(idle_wait_s, due - time.time()))
+
+    # -- the feed list and the assignment --------------------------------------
+
+    def _follow_list(self, consumer: Consumer, timeout: float) -> None:
+        records = consumer.poll(timeout, LIST_BATCH)
+        for record in records:
+            self._apply(record)
+        self._follow_assignment({p for _topic, p in consumer.assignment()})
+        # An empty poll with everything read: this member knows its whole list.
+        if not records and self._held and consumer.at_end():
+            self._list_read = True
+
+    def _apply(self, record: Message) -> None:
+        if record.key is None:
+            self.log.warning("feed list message without a key ignored", offset=record.offset)
+            return
+        url = record.key.decode(errors="replace")
+        if not record.value:
+            self.poller.remove_feed(url)
+            self._partition_of.pop(url, None)
+            return
+        try:
+            feed = Feed.model_validate_json(record.value)
+        except ValidationError as exc:
+            self.log.warning("feed list entry ignored", feed=url, reason=str(exc.errors()[0]))
+            return
+        self._partition_of[feed.url] = record.partition
+        self.poller.add_feed(feed)
+
+    def _follow_assignment(self, assigned: set[int]) -> None:
+        lost, gained = self._held - assigned, assigned - self._held
+        if lost:
+            gone = [url for url, p in self._partition_of.items() if p in lost]
+            for url in gone:
+                self.poller.remove_feed(url)
+                del self._partition_of[url]
+            self.log.info("partitions moved away", partitions=sorted(lost), feeds=len(gone))
+        if gained:
+            loaded = self._load_states(gained)
+            self.log.info("partitions assigned", partitions=sorted(gained), states=loaded)
+            self._list_read = False
+        self._held = assigned
+
+    def _load_states(self, partitions: set[int]) -> int:
+        """Read the state table's partitions to their end; the latest state per feed wins."""
+        reader = self.bus.reader(self.topics.feed_state, sorted(partitions))
+        try:
+            messages = reader.read_to_end(STATE_LOAD_TIMEOUT_S)
+        finally:
+            reader.close()
+        states: dict[str, FeedState | None] = {}
+        for message in messages:
+            if message.key is None:
+                continue
+            url = message.key.decode(errors="replace")
+            states[url] = self._decode_state(url, message.value)
+        for state in states.values():
+            if state is not None:
+                self.poller.load_state(state)
+        return sum(state is not None for state in states.values())
+
+    def _decode_state(self, url: str, value: bytes | None) -> FeedState | None:
+        if not value:
+            return None
+        try:
+            return decode_state(value)
+        except (ValueError, TypeError) as exc:
+            # The feed is polled as new: its entries may come again, never get lost.
+            self.log.warning("unreadable feed state ignored", feed=url, reason=repr(exc))
+            return None
+
+    # -- one round of polls ----------------------------------------------------
+
+    def _round(self, producer: Producer) -> None:
+        articles = self.poller.read(self.settings.runner.max_batch)
+        for article in articles:
+            stamped = article.stamped(NAME, VERSION)
+            producer.send(self.topics.discovered, stamped.to_bytes(), key=article.id.encode())
+        states = self.poller.take_states()
+        if not states:
+            return
+        producer.flush()  # the articles first: a state must never run ahead of them
+        for state in states:
+            producer.send(self.topics.feed_state, encode_state(state), key=state.url.encode())
+        producer.flush()
+        self.stats.produced += len(articles)
+        self.metrics.messages_out.labels(NAME).inc(len(articles))
+
+
+def poller_member(
+    settings: Settings, bus: Bus, metrics: Metrics, stop: threading.Event, once: bool = False
+) -> PollerMember | None:
+    """The poller of this process, or None when no feed list is configured."""
+    if settings.ingest.feeds is None:
+        return None
+    return PollerMember(bus, settings, metrics, stop, once=once)
