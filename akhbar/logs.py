@@ -23,11 +23,12 @@ def configure_logging(settings: LogSettings) -> None:
         if settings.format == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamper,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -35,8 +36,29 @@ def configure_logging(settings: LogSettings) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # kafka-python is chatty at INFO about every connection; its warnings still show.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    # Libraries' records in the same format, so a collector sees kafka-python's
+    # "Connection failed" during a broker outage as an event with its level, not
+    # as a stray text line. kafka-python is chatty at INFO about every connection;
+    # its warnings still show.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                timestamper,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    # Replace only our own handler: a second configuration must not print twice,
+    # and handlers others installed (a test runner's) stay.
+    for old in [h for h in root.handlers if getattr(h, "akhbar", False)]:
+        root.removeHandler(old)
+    handler.akhbar = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 def get_logger(**context: Any) -> Any:

@@ -1,0 +1,30 @@
+"""Log records of libraries come out as the same JSON events as Akhbar's own."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from akhbar.config import LogSettings
+from akhbar.logs import configure_logging, get_logger
+
+
+def test_a_library_warning_is_a_json_event_with_its_level_and_logger(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Found by the reliability suite: during a broker outage a stage with nothing
+    # to commit said so only through kafka-python's plain-text lines.
+    configure_logging(LogSettings(level="INFO", format="json"))
+
+    logging.getLogger("kafka.net.manager").warning("Connection failed: %s", "ECONNREFUSED")
+    logging.getLogger("kafka.conn").info("connecting")  # below WARNING: not shown
+    get_logger(stage="normalize").info("stage started")
+
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert events[0]["event"] == "Connection failed: ECONNREFUSED"
+    assert events[0]["level"] == "warning"
+    assert events[0]["logger"] == "kafka.net.manager"
+    assert "timestamp" in events[0]
+    assert [e["event"] for e in events[1:]] == ["stage started"]
