@@ -67,6 +67,9 @@ MAX_PER_HOST = 4
 MAX_FEED_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 FEED_TIMEOUT_S = 30.0
+# Bound on one whole poll, redirects included: a server dripping a byte at a time
+# never trips the read timeout, and one read() waits for all of its feeds.
+FEED_TOTAL_TIMEOUT_S = 45.0
 # Poll twice per expected item: a new item waits half an interval on average.
 POLLS_PER_ITEM = 2.0
 DAY_S = 24 * 3600.0
@@ -97,8 +100,10 @@ class FeedPoller:
         user_agent: str = USER_AGENT,
         once: bool = False,
         metrics: IngestMetrics | None = None,
+        total_timeout_s: float = FEED_TOTAL_TIMEOUT_S,
     ) -> None:
         self.feeds = {feed.url: feed for feed in feeds}
+        self.total_timeout_s = total_timeout_s
         self.store = FeedStateStore(state_path)
         self.store.prune()
         self.states = self.store.load()
@@ -203,7 +208,14 @@ class FeedPoller:
         now = time.time()
         state.last_poll, state.polls = now, state.polls + 1
         try:
-            response, body = await self._get(feed.url, state)
+            response, body = await asyncio.wait_for(
+                self._get(feed.url, state), self.total_timeout_s
+            )
+        except TimeoutError:
+            error = TransientFetchError(
+                "timeout", f"no whole feed within {self.total_timeout_s:g} s from {feed.url}"
+            )
+            return self._failed(feed, state, error, now)
         except FetchError as exc:
             return self._failed(feed, state, exc, now)
         state.last_status = response.status_code

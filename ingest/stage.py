@@ -146,6 +146,8 @@ def poller_runner(
         user_agent=ingest.user_agent or USER_AGENT,
         once=once,
         metrics=IngestMetrics.of(metrics),
+        # A feed is fetched like a page, and bounded the same way.
+        total_timeout_s=ingest.page_timeout_s,
     )
     topic = Topics(settings.bus.topic_prefix).discovered
     return SourceRunner(bus, poller, topic, settings.runner, metrics, stop)
