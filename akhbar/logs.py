@@ -48,6 +48,7 @@ def configure_logging(settings: LogSettings) -> None:
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 timestamper,
+                structlog.processors.format_exc_info,
             ],
         )
     )

@@ -28,3 +28,18 @@ def test_a_library_warning_is_a_json_event_with_its_level_and_logger(
     assert events[0]["logger"] == "kafka.net.manager"
     assert "timestamp" in events[0]
     assert [e["event"] for e in events[1:]] == ["stage started"]
+
+
+def test_a_library_warning_with_an_exception_carries_its_traceback_as_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(LogSettings(level="INFO", format="json"))
+
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError:
+        logging.getLogger("opensearch").warning("POST /_bulk failed", exc_info=True)
+
+    [event] = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert event["exception"].startswith("Traceback")
+    assert "ConnectionRefusedError: [Errno 111] Connection refused" in event["exception"]
