@@ -212,10 +212,10 @@ class FeedPoller:
                 self._get(feed.url, state), self.total_timeout_s
             )
         except TimeoutError:
-            error = TransientFetchError(
+            timeout = TransientFetchError(
                 "timeout", f"no whole feed within {self.total_timeout_s:g} s from {feed.url}"
             )
-            return self._failed(feed, state, error, now)
+            return self._failed(feed, state, timeout, now)
         except FetchError as exc:
             return self._failed(feed, state, exc, now)
         state.last_status = response.status_code
