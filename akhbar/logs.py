@@ -40,7 +40,7 @@ def configure_logging(settings: LogSettings) -> None:
     # "Connection failed" during a broker outage as an event with its level, not
     # as a stray text line. kafka-python is chatty at INFO about every connection;
     # its warnings still show.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,
@@ -60,6 +60,19 @@ def configure_logging(settings: LogSettings) -> None:
     handler.akhbar = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is when a record arrives: the command-line tests swap
+    it per invocation, and a stream kept from an earlier one would be closed."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """The stream is always the current sys.stderr."""
 
 
 def get_logger(**context: Any) -> Any:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from akhbar.config import LogSettings
 from akhbar.logs import configure_logging, get_logger
+
+
+@pytest.fixture(autouse=True)
+def default_logging() -> Iterator[None]:
+    """Later tests must not log into this test's captured (then closed) stderr."""
+    yield
+    structlog.reset_defaults()
 
 
 def test_a_library_warning_is_a_json_event_with_its_level_and_logger(
