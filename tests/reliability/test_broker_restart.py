@@ -57,6 +57,7 @@ def test_a_broker_killed_mid_run_loses_nothing_and_the_stages_recover(
         codes = stages.stop()
     finally:
         stages.kill_all()
+        services.up("kafka")  # for the next test, whatever happened here
     drained = drain(env)
 
     assert at_kill < ARTICLES, "the broker was killed after the end; nothing was tested"

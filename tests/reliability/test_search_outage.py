@@ -62,8 +62,10 @@ def test_a_search_outage_pauses_the_search_stage_and_it_catches_up_by_itself(
         codes = stages.stop()
     finally:
         stages.kill_all()
+        # For the next test, whatever happened here.
         if outage == "frozen":
             services.thaw_opensearch()
+        services.up("opensearch")
     drained = drain(env)
 
     assert at_outage < ARTICLES, "the outage came after the end; nothing was tested"
