@@ -139,7 +139,7 @@ def test_a_full_disk_pauses_the_json_sink_and_it_recovers_when_space_is_freed(
             before = checkpoints(articles_dir)
             time.sleep(FULL_FOR_S)
             stages.assert_all_running()
-            # Then the sink has stored nothing more and committed nothing while it is full
+            # Then the sink stores nothing while the disk is full: its checkpoints stay put
             assert checkpoints(articles_dir) == before
 
             # And when space is freed it goes on by itself
