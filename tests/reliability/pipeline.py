@@ -210,7 +210,6 @@ def wait_for_both_sinks(
     expected: int,
     stages: StageProcesses,
     timeout_s: float,
-    during: object = None,
 ) -> None:
     """Wait until the files and the index hold `expected` articles; every stage stays up."""
     directory = Path(env["AKHBAR_SINKS__JSONL__DIR"])
