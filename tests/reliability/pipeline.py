@@ -99,6 +99,18 @@ class StageProcesses:
                 [*self.launcher, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
+    def wait_started(self, name: str, timeout_s: float = 120) -> None:
+        """Wait until the stage's newest process has started up and handles SIGTERM: a
+        process still importing dies of it (-15) instead of stopping cleanly."""
+        log = self.logs / f"{name}.{self.starts[name]}.log"
+        deadline = time.monotonic() + timeout_s
+        while '"event": "starting"' not in log.read_text(errors="replace"):
+            self.assert_all_running()
+            assert time.monotonic() < deadline, f"stage {name} did not start:\n{self.tail(name)}"
+            time.sleep(0.1)
+        # The handlers are installed right after that line; leave them a moment.
+        time.sleep(0.5)
+
     def kill(self, name: str) -> None:
         process = self.running.pop(name)
         process.send_signal(signal.SIGKILL)

@@ -163,7 +163,7 @@ def test_hostile_feeds_and_pages_at_volume_are_counted_and_the_good_articles_arr
     print("page dead letters by case and reason:", dict(reasons))
     print("errors counted by the metrics:", counted)
     assert set(reasons) == unreadable | {"private-url"}
-    assert all(len(set(by_reason) - {"timeout"}) == 1 for by_reason in reasons.values()), reasons
+    assert all(len(set(by_reason) - {"timeout"}) <= 1 for by_reason in reasons.values()), reasons
     assert all(sum(by_reason.values()) == COPIES for by_reason in reasons.values()), reasons
     # counted by kind, at least once per dead letter (a transient kind once per attempt)
     for by_reason in reasons.values():

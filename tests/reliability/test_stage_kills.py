@@ -55,6 +55,7 @@ def test_stages_killed_at_random_moments_lose_and_repeat_nothing(
             stages.kill(victim)
             killed_at.append((victim, len(set(stored_ids_so_far(tmp_path / "articles")))))
             stages.start(victim)
+            stages.wait_started(victim)
         print("kills (stage, progress then):", killed_at)
         wait_for_both_sinks(env, len(expected), stages, timeout_s=300)
         codes = stages.stop()
@@ -81,4 +82,5 @@ def kill_archive_mid_import(stages: StageProcesses, tmp_path: Path, rng: random.
     stages.kill("archive")
     done = sum(json.loads(state.read_text()).values())
     stages.start("archive")
+    stages.wait_started("archive")
     return int(done)
