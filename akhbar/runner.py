@@ -286,6 +286,7 @@ class StageRunner:
             self._metrics.set_lag(self._consumer.lag())
         except BusError as exc:
             self.log.warning("could not read the consumer lag", error=str(exc))
+
     @property
     def _concurrent(self) -> bool:
         return (
@@ -584,12 +585,24 @@ class StageRunner:
         self._rewind()
 
     def _replace_producer(self) -> None:
-        """A producer whose sends failed may be fenced or stuck; start a fresh one."""
+        """A producer whose sends failed may be fenced or stuck; start a fresh one.
+
+        While the broker is down a new producer cannot start either: wait for it,
+        paused, as long as it takes (or until a stop is requested).
+        """
         try:
             self._producer.close()
         except Exception as close_error:  # it failed already; a new one is what matters
             self.log.warning("closing the failed producer failed", error=repr(close_error))
-        self._producer = self.bus.producer()
+        attempt = 0
+        while not self.stop.is_set():
+            try:
+                self._producer = self.bus.producer()
+                break
+            except AkhbarError as start_error:
+                attempt += 1
+                self.log.error("cannot start a producer; will retry", error=repr(start_error))
+                self._wait_paused(min(self.settings.retry_backoff_max_s, 2.0**attempt))
         if self.stage.output_topic:
             self._output = TopicOutput(self._producer, self.stage.output_topic)
 
@@ -709,7 +722,9 @@ class SourceRunner:
         log = get_logger(stage=self.source.name)
         dead_letters = dead_letter_topic(self.topic)
         self.bus.ensure_topics([self.topic, dead_letters])
-        producer = self.bus.producer()
+        self._producer = self.bus.producer()
+        # Everything read since the source's last commit: sent again if a flush fails.
+        self._unflushed: list[Any] = []
         self.metrics.liveness.started(self.source.name)
         running = self.metrics.running.labels(self.source.name)
         running.set(1)
@@ -718,36 +733,94 @@ class SourceRunner:
             while not self.stop.is_set():
                 self.metrics.liveness.beat(self.source.name)
                 items = self.source.read(self.settings.max_batch)
-                for item in items:
-                    self._send(producer, item, dead_letters, log)
-                if time.monotonic() >= next_flush or not items:
-                    producer.flush()
-                    self.source.commit()
+                self._unflushed += items
+                failed = self._send_all(items, dead_letters, log)
+                if failed or time.monotonic() >= next_flush or not items:
+                    self._flush_and_commit(dead_letters, log, failed)
                     next_flush = time.monotonic() + self.settings.commit_interval_s
                 if not items:
                     if until_exhausted and self.source.exhausted:
                         break
                     self.stop.wait(idle_wait_s)
-            producer.flush()
-            self.source.commit()
+            self._flush_and_commit(dead_letters, log, None)
         except BaseException as exc:
             self.metrics.liveness.finished(self.source.name, exc)
             raise
         finally:
             running.set(0)
             self.source.close()
-            producer.close()
+            self._producer.close()
         self.metrics.liveness.finished(self.source.name)
         log.info("source stopped", **vars(self.stats))
         return self.stats
 
-    def _send(self, producer: Producer, item: Any, dead_letters: str, log: Any) -> None:
+    def _send_all(self, items: list[Any], dead_letters: str, log: Any) -> BusError | None:
+        try:
+            for item in items:
+                self._send(item, dead_letters, log)
+        except BusError as exc:
+            return exc
+        return None
+
+    def _flush_and_commit(self, dead_letters: str, log: Any, failed: BusError | None) -> None:
+        """Flush what was sent since the last commit, then commit the source.
+
+        While the bus cannot store it (a broker down), wait with backoff and send it
+        all again through a fresh producer, as long as it takes: the topic may then
+        hold some items twice, which the stages downstream absorb (ids are stable),
+        and the source is committed only once everything is stored. A stop request
+        while waiting raises the BusError with the source uncommitted, so a restart
+        reads those items again.
+        """
+        attempt = 0
+        while True:
+            try:
+                if failed is not None:
+                    raise failed
+                self._producer.flush()
+                break
+            except BusError as exc:
+                attempt += 1
+                delay = min(
+                    self.settings.retry_backoff_max_s,
+                    self.settings.retry_backoff_initial_s * 2 ** (attempt - 1),
+                )
+                log.error(
+                    "flush failed; nothing committed, will send again",
+                    error=repr(exc),
+                    items=len(self._unflushed),
+                    retry_in_s=round(delay, 2),
+                )
+                if self.stop.wait(delay):
+                    raise
+                failed = self._send_again(dead_letters, log)
+        self.source.commit()
+        self._unflushed = []
+
+    def _send_again(self, dead_letters: str, log: Any) -> BusError | None:
+        """A fresh producer sends everything since the last commit; the error if it cannot."""
+        try:
+            self._producer.close()
+        except Exception as close_error:  # it failed already; a new one is what matters
+            log.warning("closing the failed producer failed", error=repr(close_error))
+        try:
+            self._producer = self.bus.producer()
+            for item in self._unflushed:
+                self._send(item, dead_letters, log, again=True)
+        except BusError as exc:
+            return exc
+        return None
+
+    def _send(self, item: Any, dead_letters: str, log: Any, again: bool = False) -> None:
+        """Produce one item; `again` for a resend after a failed flush, not counted twice."""
         name = self.source.name
+        producer = self._producer
         if isinstance(item, Article):
             stamped = item.stamped(name, self.source.version)
             producer.send(self.topic, stamped.to_bytes(), key=item.id.encode())
-            self.stats.produced += 1
-            self.metrics.messages_out.labels(name).inc()
+            if not again:
+                self.stats.produced += 1
+                self.metrics.messages_out.labels(name).inc()
             return
         headers = (
             (HEADER_ERROR, item.reason.encode()),
@@ -756,6 +829,7 @@ class SourceRunner:
             (HEADER_SOURCE, item.where.encode()),
         )
         producer.send(dead_letters, item.raw, headers=headers)
-        self.stats.dead_lettered += 1
-        self.metrics.dead_lettered.labels(name, "InvalidArticle").inc()
-        log.warning("dead-lettered", where=item.where, reason=item.reason)
+        if not again:
+            self.stats.dead_lettered += 1
+            self.metrics.dead_lettered.labels(name, "InvalidArticle").inc()
+            log.warning("dead-lettered", where=item.where, reason=item.reason)

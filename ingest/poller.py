@@ -69,6 +69,9 @@ RECENT_ARTICLE_IDS = 200_000
 MAX_FEED_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 FEED_TIMEOUT_S = 30.0
+# Bound on one whole poll, redirects included: a server dripping a byte at a time
+# never trips the read timeout, and one read() waits for all of its feeds.
+FEED_TOTAL_TIMEOUT_S = 45.0
 # Poll twice per expected item: a new item waits half an interval on average.
 POLLS_PER_ITEM = 2.0
 DAY_S = 24 * 3600.0
@@ -98,7 +101,9 @@ class FeedPoller:
         once: bool = False,
         metrics: IngestMetrics | None = None,
         max_per_host: int = MAX_PER_HOST,
+        total_timeout_s: float = FEED_TOTAL_TIMEOUT_S,
     ) -> None:
+        self.total_timeout_s = total_timeout_s
         self.feeds: dict[str, Feed] = {}
         self.states: dict[str, FeedState] = {}
         for feed in feeds or []:
@@ -221,7 +226,14 @@ class FeedPoller:
         now = time.time()
         state.last_poll, state.polls = now, state.polls + 1
         try:
-            response, body = await self._get(feed.url, state)
+            response, body = await asyncio.wait_for(
+                self._get(feed.url, state), self.total_timeout_s
+            )
+        except TimeoutError:
+            timeout = TransientFetchError(
+                "timeout", f"no whole feed within {self.total_timeout_s:g} s from {feed.url}"
+            )
+            return self._failed(feed, state, timeout, now)
         except FetchError as exc:
             return self._failed(feed, state, exc, now)
         state.last_status = response.status_code

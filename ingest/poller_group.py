@@ -137,6 +137,8 @@ class PollerMember:
             once=self.once,
             metrics=IngestMetrics.of(self.metrics),
             max_per_host=ingest.poll_max_per_host,
+            # A feed is fetched like a page, and bounded the same way.
+            total_timeout_s=ingest.page_timeout_s,
         )
         self._partition_of: dict[str, int] = {}
         self._held: set[int] = set()

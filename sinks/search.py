@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import OpenSearchException, TransportError
+from opensearchpy.exceptions import ConnectionTimeout, OpenSearchException, TransportError
 
 from akhbar.article import Article
 from akhbar.bus import Message
@@ -61,6 +61,11 @@ CLUSTER_ERROR_TYPES = frozenset(
 # backoff) before the whole flush is given up as SinkUnavailable.
 BULK_429_RETRIES = 3
 BULK_INITIAL_BACKOFF_S = 1
+# A bulk request that times out is sent again from the last commit; at the same
+# size it would time out again forever on a slow cluster. Each timeout halves the
+# articles per request, down to this; each success adds this many back (slowly,
+# or the requests would grow back to the size that timed out within one commit).
+MIN_BULK_DOCS = 10
 
 
 def open_client(settings: SearchSinkSettings) -> OpenSearch:
@@ -115,6 +120,8 @@ class SearchSink:
         self._rejections: list[Rejection] = []
         self._failure: SinkUnavailable | None = None
         self._template_ready = False
+        # Articles per bulk request now: bulk_max_docs, smaller after timeouts.
+        self._bulk_docs = settings.bulk_max_docs
 
     def add(self, article: Article, record: Message) -> None:
         if self._failure is not None:
@@ -148,7 +155,7 @@ class SearchSink:
     def _buffer_full(self) -> bool:
         limits = self._settings
         return (
-            len(self._buffer) >= limits.bulk_max_docs
+            len(self._buffer) >= self._bulk_docs
             or self._buffer_bytes >= limits.bulk_max_bytes
             or time.monotonic() - self._oldest >= limits.bulk_max_age_s
         )
@@ -175,7 +182,7 @@ class SearchSink:
             results = helpers.streaming_bulk(
                 self._client,
                 (pending.action for pending in batch),
-                chunk_size=self._settings.bulk_max_docs,
+                chunk_size=self._bulk_docs,
                 max_chunk_bytes=self._settings.bulk_max_bytes,
                 raise_on_error=False,
                 raise_on_exception=True,
@@ -185,12 +192,26 @@ class SearchSink:
             failed = {
                 result["_id"]: result for ok, item in results if not ok for result in item.values()
             }
+        except ConnectionTimeout as exc:
+            self._metrics.error(UNAVAILABLE, type(exc).__name__).inc()
+            self._shrink_bulks()
+            raise SinkUnavailable(f"search cluster unavailable: {_describe(exc)}") from exc
         except (TransportError, OpenSearchException) as exc:
             self._metrics.error(UNAVAILABLE, type(exc).__name__).inc()
             raise SinkUnavailable(f"search cluster unavailable: {_describe(exc)}") from exc
         finally:
             self._metrics.bulk_seconds.observe(time.perf_counter() - started)
+        self._bulk_docs = min(self._settings.bulk_max_docs, self._bulk_docs + MIN_BULK_DOCS)
         self._classify(batch, failed)
+
+    def _shrink_bulks(self) -> None:
+        smaller = max(MIN_BULK_DOCS, self._bulk_docs // 2)
+        if smaller < self._bulk_docs:
+            self._log.warning(
+                "bulk request timed out; sending fewer articles per request",
+                articles_per_request=smaller,
+            )
+        self._bulk_docs = smaller
 
     def _classify(self, batch: list[_Pending], failed: dict[str, dict[str, Any]]) -> None:
         """Refused articles become rejections; any retryable failure fails the flush."""

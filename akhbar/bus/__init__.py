@@ -132,6 +132,7 @@ class Consumer(Protocol):
         committed), what a restarted consumer would still have to read; raises
         BusError when the bus cannot tell.
         """
+
     def assignment(self) -> set[TopicPartition]:
         """The partitions this member holds now (empty until it has joined its group)."""
 

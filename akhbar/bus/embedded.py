@@ -476,6 +476,7 @@ class EmbeddedConsumer:
             return lag
         except sqlite3.Error as exc:
             raise BusError(f"embedded bus could not read offsets for {self._group}: {exc}") from exc
+
     def assignment(self) -> set[TopicPartition]:
         return set(self._assignment)
 

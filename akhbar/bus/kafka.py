@@ -223,15 +223,20 @@ class KafkaBusProducer:
     """A KafkaProducer that remembers every send until `flush` has checked it."""
 
     def __init__(self, options: dict[str, Any], settings: KafkaSettings) -> None:
-        self._producer = KafkaProducer(
-            **options,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=settings.linger_ms,
-            batch_size=settings.batch_size,
-            max_request_size=settings.max_message_bytes,
-            compression_type=settings.compression,
-        )
+        # The client bootstraps in its constructor: a broker that is down is a
+        # BusError here too, which the runner waits out, not a crash.
+        try:
+            self._producer = KafkaProducer(
+                **options,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=settings.linger_ms,
+                batch_size=settings.batch_size,
+                max_request_size=settings.max_message_bytes,
+                compression_type=settings.compression,
+            )
+        except KafkaError as exc:
+            raise BusError(f"could not start a producer: {exc}") from exc
         # The first send that failed since the last flush, recorded by errback;
         # cheaper than keeping every future until flush.
         self._failures: list[Exception] = []
@@ -422,6 +427,7 @@ class KafkaBusConsumer:
         """Partitions that come back may have been committed by another member meanwhile."""
         for tp in partitions:
             self._committed_offsets.pop(tp, None)
+
     def assignment(self) -> set[TopicPartition]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
