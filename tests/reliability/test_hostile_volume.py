@@ -20,7 +20,7 @@ from akhbar.runner import HEADER_ERROR
 from akhbar.topics import Topics, dead_letter_topic
 from ingest.feeds import Feed, save_feeds
 from ingest.fixture_server import HOSTILE_CASES, PRIVATE_URL, FixtureServer, load_saudinewsnet
-from ingest.state import FeedStateStore
+from ingest.state import decode_state
 from tests.reliability.pipeline import (
     StageProcesses,
     assert_each_article_once,
@@ -121,7 +121,7 @@ def test_hostile_feeds_and_pages_at_volume_are_counted_and_the_good_articles_arr
     metrics_port = free_port()
     env |= {
         "AKHBAR_INGEST__FEEDS": str(tmp_path / "feeds.yaml"),
-        "AKHBAR_INGEST__STATE_PATH": str(tmp_path / "feeds.sqlite3"),
+        "AKHBAR_INGEST__STATE_PATH": str(tmp_path / "page-errors.sqlite3"),
         "AKHBAR_INGEST__ALLOW_HOSTS": '["127.0.0.1"]',
         "AKHBAR_INGEST__HOST_SPACING_S": "0",
         # Slow-drip pages are given up on quickly; a real deployment waits longer.
@@ -171,12 +171,17 @@ def test_hostile_feeds_and_pages_at_volume_are_counted_and_the_good_articles_arr
             assert counted.get(("akhbar_page_fetch_errors_total", reason), 0) >= letters
     # and every feed that is no feed is in the feed health table with its error: one
     # kind per address, or a timeout (the 1 s bound is tight on a loaded machine)
-    health = {row["url"]: row for row in FeedStateStore(tmp_path / "feeds.sqlite3").health()}
+    states = Topics(env["AKHBAR_BUS__TOPIC_PREFIX"]).feed_state
+    health = {
+        message.key.decode(): decode_state(message.value)  # the latest state per feed wins
+        for message in read_topic(env, states)
+        if message.key is not None and message.value
+    }
     kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for url in hostile_feeds:
-        row = health[url]
-        assert row["error_streak"] >= 1 and row["last_error"], row
-        kinds[url.split("?")[0].rsplit("/", 1)[-1]][row["last_error_kind"]] += 1
+        state = health[url]
+        assert state.error_streak >= 1 and state.last_error, state
+        kinds[url.split("?")[0].rsplit("/", 1)[-1]][state.last_error_kind] += 1
     print("feed errors by address and kind:", dict(kinds))
     assert all(sum(by_kind.values()) == COPIES for by_kind in kinds.values())
     assert all(len(set(by_kind) - {"timeout"}) <= 1 for by_kind in kinds.values()), kinds
