@@ -168,6 +168,7 @@ class IngestSettings(Section):
     """Feed polling and page fetching (the poller and fetch stages run only with a feed list)."""
 
     feeds: Path | None = None  # YAML or OPML feed list
+    # The fetch stage's page errors per feed (feed state itself is the feeds.state topic).
     state_path: Path = Path("data/feeds.sqlite3")
     # Hosts fetched even though they resolve to private or loopback addresses.
     allow_hosts: list[str] = Field(default_factory=list)
@@ -175,7 +176,8 @@ class IngestSettings(Section):
     obey_robots: bool = False
     # Requests to one host at least this far apart.
     host_spacing_s: float = Field(default=1.0, ge=0)
-    # Bound on one page fetch, redirects included: slow-drip servers never time out a read.
+    # Bound on one page fetch or one feed poll, redirects included: slow-drip servers
+    # never time out a read.
     page_timeout_s: float = Field(default=45.0, gt=0)
     # Feed polls in flight to one host at once: outlets throttle crawlers.
     poll_max_per_host: int = Field(default=4, ge=1)
