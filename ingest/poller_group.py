@@ -158,16 +158,23 @@ class PollerMember:
         consumer = self.bus.consumer(self.group, [self.topics.feeds])
         producer = self.bus.producer()
         self.log.info("poller started", group=self.group)
+        # /healthz and the status page follow the poller like any stage.
+        self.metrics.liveness.started(NAME)
         try:
             while not self.stop.is_set():
+                self.metrics.liveness.beat(NAME)
                 self._follow_list(consumer, self._wait_s(idle_wait_s))
                 if until_exhausted and self._list_read and self.poller.exhausted:
                     break
                 self._round(producer)
+        except BaseException as exc:
+            self.metrics.liveness.finished(NAME, exc)
+            raise
         finally:
             self.poller.close()
             producer.close()
             consumer.close()
+        self.metrics.liveness.finished(NAME)
         self.log.info("poller stopped", feeds=len(self.poller.feeds), **vars(self.stats))
         return self.stats
 

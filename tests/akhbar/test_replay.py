@@ -125,11 +125,12 @@ def test_replay_after_an_upgrade_updates_both_sinks_without_adding_articles(
         time.sleep(0.05)
         later = write_archive(tmp_path / "later.jsonl", range(PER_IMPORT, 2 * PER_IMPORT))
         invoke(env, "run", "--once", "--archive", str(tmp_path / "later.jsonl"))
-        assert set(latest_enrich_versions(tmp_path / "articles").values()) == {"1"}
+        old, new = enrich.VERSION, str(int(enrich.VERSION) + 1)
+        assert set(latest_enrich_versions(tmp_path / "articles").values()) == {old}
 
         # When enrich is upgraded, the later import's time range is replayed into it,
         # and the pipeline drains again
-        monkeypatch.setattr(enrich, "VERSION", "2")
+        monkeypatch.setattr(enrich, "VERSION", new)
         until = datetime.now(UTC).isoformat()
         report = json.loads(
             invoke(env, "replay", "--stage", "enrich", "--since", between, "--until", until)
@@ -144,7 +145,7 @@ def test_replay_after_an_upgrade_updates_both_sinks_without_adding_articles(
             == f"{env['AKHBAR_BUS__TOPIC_PREFIX']}articles.normalized"
         )
         # And both sinks hold every article once, the replayed ones in the new version
-        expected = dict.fromkeys(earlier, "1") | dict.fromkeys(later, "2")
+        expected = dict.fromkeys(earlier, old) | dict.fromkeys(later, new)
         assert latest_enrich_versions(tmp_path / "articles") == expected
         assert indexed_enrich_versions(client, prefix) == expected
         # And the files gained one line per replayed article, its new version
