@@ -42,11 +42,12 @@ import tempfile
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 import trafilatura
@@ -527,6 +528,22 @@ def describe(result: EndToEnd) -> list[str]:
     return lines
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def services_options(command: F) -> F:
+    """--kafka and --opensearch, from `scripts/services env` when set: the benchmarks' services."""
+    command = click.option(
+        "--opensearch",
+        envvar="AKHBAR_TEST_OPENSEARCH",
+        default="http://127.0.0.1:19200",
+        show_default=True,
+    )(command)
+    return click.option(
+        "--kafka", envvar="AKHBAR_TEST_KAFKA", default="127.0.0.1:19092", show_default=True
+    )(command)
+
+
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--articles", type=int, default=5_000, show_default=True)
@@ -535,13 +552,7 @@ def describe(result: EndToEnd) -> list[str]:
 @click.option("--fetch-processes", type=int, default=1, show_default=True)
 @click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--keep", is_flag=True, help="keep the working directory and the stage logs")
-@click.option("--kafka", envvar="AKHBAR_TEST_KAFKA", default="127.0.0.1:19092", show_default=True)
-@click.option(
-    "--opensearch",
-    envvar="AKHBAR_TEST_OPENSEARCH",
-    default="http://127.0.0.1:19200",
-    show_default=True,
-)
+@services_options
 def main(
     folder: Path,
     articles: int,

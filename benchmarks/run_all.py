@@ -303,13 +303,7 @@ def render(rows: list[Row], seconds: dict[str, float]) -> Table:
     type=click.Path(file_okay=False, path_type=Path),
     help="py-spy profiles of the end-to-end stage processes go here",
 )
-@click.option("--kafka", envvar="AKHBAR_TEST_KAFKA", default="127.0.0.1:19092", show_default=True)
-@click.option(
-    "--opensearch",
-    envvar="AKHBAR_TEST_OPENSEARCH",
-    default="http://127.0.0.1:19200",
-    show_default=True,
-)
+@end_to_end.services_options
 def main(
     data: Path,
     articles: int | None,

@@ -38,6 +38,7 @@ from benchmarks.end_to_end import (  # noqa: E402
     load_site_articles,
     percentile,
     running_pipeline,
+    services_options,
     warm_up,
 )
 from ingest.fixture_server import SiteArticle  # noqa: E402
@@ -195,13 +196,7 @@ def report(samples: Samples, epoch: float, minutes: float, rate: float) -> list[
 @click.option("--minutes", type=float, default=30.0, show_default=True)
 @click.option("--rate", type=float, default=5.0, show_default=True, help="articles/s")
 @click.option("--sample-s", type=float, default=10.0, show_default=True)
-@click.option("--kafka", envvar="AKHBAR_TEST_KAFKA", default="127.0.0.1:19092", show_default=True)
-@click.option(
-    "--opensearch",
-    envvar="AKHBAR_TEST_OPENSEARCH",
-    default="http://127.0.0.1:19200",
-    show_default=True,
-)
+@services_options
 def main(
     folder: Path, minutes: float, rate: float, sample_s: float, kafka: str, opensearch: str
 ) -> None:
