@@ -19,7 +19,7 @@ def test_stage_names_are_the_names_the_stage_modules_give_themselves() -> None:
     from sinks import jsonl, search
 
     modules = (archive, poller, fetch, normalize, enrich, jsonl, search)
-    assert STAGE_NAMES == tuple(module.NAME for module in modules)
+    assert tuple(module.NAME for module in modules) == STAGE_NAMES
 
 
 def test_only_the_stage_asked_for_is_built(tmp_path: Path) -> None:

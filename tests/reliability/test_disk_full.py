@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from tests.reliability.pipeline import (
     StageProcesses,
     assert_each_article_once,
