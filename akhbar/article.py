@@ -62,7 +62,7 @@ class EntityMention(BaseModel):
 
 
 class QuantityMention(BaseModel):
-    """A number and what it counts; kind is count, money or percent."""
+    """A number and what it counts; kind is count, money, percent or duration (a span of time)."""
 
     text: str
     value: float | None = None
@@ -74,7 +74,11 @@ class QuantityMention(BaseModel):
 
 
 class QuoteMention(BaseModel):
-    """Quoted or reported words; speaker_type is PERS, ORG, source, or None when unknown."""
+    """Quoted or reported words and who said them.
+
+    speaker_type is PERS or ORG (an entity), source (an unnamed source such as مصدر عسكري),
+    or None: the speaker is the verb's subject words, not recognised as an entity, or unknown.
+    """
 
     text: str
     speaker: str | None = None

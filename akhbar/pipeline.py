@@ -21,56 +21,99 @@ from akhbar.logs import get_logger
 from akhbar.metrics import Metrics
 from akhbar.runner import SourceRunner, Stage, StageRunner, step_identity
 from akhbar.topics import Topics
-from ingest import archive
-from ingest import stage as ingest_stage
-from processors import enrich, normalize
-from sinks import jsonl, search
+
+# Each stage's module is imported only by a process that runs it: the processors
+# bring camel-tools, numpy and scipy (through datasketch), seconds and ~100 MB that
+# a sink, a poller or `akhbar status` has no use for. The names are each module's
+# NAME (a test checks they agree).
+STAGE_NAMES = ("archive", "poller", "fetch", "normalize", "enrich", "jsonl", "search")
 
 
-def processing_stages(settings: Settings, metrics: Metrics | None = None) -> list[Stage]:
-    """The consumer stages, upstream first."""
-    topics = Topics(settings.bus.topic_prefix)
-    fetch = [ingest_stage.fetch_stage(settings, metrics)] if settings.ingest.feeds else []
-    stages = [
-        *fetch,
-        Stage(
-            normalize.NAME,
-            normalize.VERSION,
-            topics.cleaned,
-            normalize.normalize,
-            output_topic=topics.normalized,
-        ),
-        Stage(
-            enrich.NAME,
-            enrich.VERSION,
-            topics.normalized,
-            enrich.Enricher.from_settings(settings.enrich).enrich,
-            output_topic=topics.enriched,
-        ),
+def processing_stages(
+    settings: Settings, metrics: Metrics | None = None, only: str | None = None
+) -> list[Stage]:
+    """The consumer stages, upstream first (or only the one named, when it is configured)."""
+    return [
+        stage
+        for name, make in _stage_factories(settings, metrics)
+        if only in (None, name)
+        for stage in [make()]
+    ]
+
+
+def _stage_factories(
+    settings: Settings, metrics: Metrics | None
+) -> list[tuple[str, Callable[[], Stage]]]:
+    factories: list[tuple[str, Callable[[], Stage]]] = []
+    if settings.ingest.feeds:
+        factories.append(("fetch", lambda: _fetch_stage(settings, metrics)))
+    factories += [
+        ("normalize", lambda: _normalize_stage(settings)),
+        ("enrich", lambda: _enrich_stage(settings)),
     ]
     if settings.sinks.jsonl.enabled:
-        jsonl_settings = settings.sinks.jsonl
-        stages.append(
-            Stage(
-                jsonl.NAME,
-                jsonl.VERSION,
-                topics.enriched,
-                step_identity,
-                sink=lambda: jsonl.JsonlSink(jsonl_settings, metrics),
-            )
-        )
+        factories.append(("jsonl", lambda: _jsonl_stage(settings, metrics)))
     if settings.sinks.search.enabled:
-        search_settings = settings.sinks.search
-        stages.append(
-            Stage(
-                search.NAME,
-                search.VERSION,
-                topics.enriched,
-                step_identity,
-                sink=lambda: search.SearchSink(search_settings, metrics=metrics),
-            )
-        )
-    return stages
+        factories.append(("search", lambda: _search_stage(settings, metrics)))
+    return factories
+
+
+def _fetch_stage(settings: Settings, metrics: Metrics | None) -> Stage:
+    from ingest import stage as ingest_stage
+
+    return ingest_stage.fetch_stage(settings, metrics)
+
+
+def _normalize_stage(settings: Settings) -> Stage:
+    from processors import normalize
+
+    topics = Topics(settings.bus.topic_prefix)
+    return Stage(
+        normalize.NAME,
+        normalize.VERSION,
+        topics.cleaned,
+        normalize.normalize,
+        output_topic=topics.normalized,
+    )
+
+
+def _enrich_stage(settings: Settings) -> Stage:
+    from processors import enrich
+
+    topics = Topics(settings.bus.topic_prefix)
+    return Stage(
+        enrich.NAME,
+        enrich.VERSION,
+        topics.normalized,
+        enrich.Enricher.from_settings(settings.enrich).enrich,
+        output_topic=topics.enriched,
+    )
+
+
+def _jsonl_stage(settings: Settings, metrics: Metrics | None) -> Stage:
+    from sinks import jsonl
+
+    jsonl_settings = settings.sinks.jsonl
+    return Stage(
+        jsonl.NAME,
+        jsonl.VERSION,
+        Topics(settings.bus.topic_prefix).enriched,
+        step_identity,
+        sink=lambda: jsonl.JsonlSink(jsonl_settings, metrics),
+    )
+
+
+def _search_stage(settings: Settings, metrics: Metrics | None) -> Stage:
+    from sinks import search
+
+    search_settings = settings.sinks.search
+    return Stage(
+        search.NAME,
+        search.VERSION,
+        Topics(settings.bus.topic_prefix).enriched,
+        step_identity,
+        sink=lambda: search.SearchSink(search_settings, metrics=metrics),
+    )
 
 
 def archive_runner(
@@ -78,21 +121,12 @@ def archive_runner(
 ) -> SourceRunner | None:
     if not settings.archive.paths:
         return None
+    from ingest import archive
+
     source = archive.ArchiveSource(settings.archive.paths, settings.archive.state_path)
     return SourceRunner(
         bus, source, Topics(settings.bus.topic_prefix).cleaned, settings.runner, metrics, stop
     )
-
-
-STAGE_NAMES = (
-    "archive",
-    "poller",
-    ingest_stage.NAME,
-    normalize.NAME,
-    enrich.NAME,
-    jsonl.NAME,
-    search.NAME,
-)
 
 
 @dataclass
@@ -123,22 +157,21 @@ def run_pipeline(
     log = get_logger(stage="pipeline")
     result = PipelineRun()
     jobs: list[tuple[str, Callable[[threading.Event | None], Any]]] = []
-    source = archive_runner(settings, bus, metrics, stop)
-    if source is not None and only in (None, "archive"):
+    source = archive_runner(settings, bus, metrics, stop) if only in (None, "archive") else None
+    if source is not None:
         jobs.append(("archive", lambda _upstream: source.run(until_exhausted=once)))
-    poller = (
-        None
-        if only not in (None, "poller")
-        else ingest_stage.poller_runner(settings, bus, metrics, stop, once)
-    )
+    poller = None
+    if only in (None, "poller"):
+        from ingest import stage as ingest_stage
+
+        poller = ingest_stage.poller_runner(settings, bus, metrics, stop, once)
     if poller is not None:
         jobs.append(("poller", lambda _upstream: poller.run(until_exhausted=once)))
-    for stage in processing_stages(settings, metrics):
-        if only in (None, stage.name):
-            runner = StageRunner(
-                bus, stage, settings.runner, metrics, stop, group_prefix=settings.bus.topic_prefix
-            )
-            jobs.append((stage.name, _stage_job(runner, once)))
+    for stage in processing_stages(settings, metrics, only):
+        runner = StageRunner(
+            bus, stage, settings.runner, metrics, stop, group_prefix=settings.bus.topic_prefix
+        )
+        jobs.append((stage.name, _stage_job(runner, once)))
     if only is not None and not jobs:
         raise StageFailed(f"no stage named {only!r} is configured; stages: {STAGE_NAMES}")
 

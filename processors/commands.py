@@ -23,13 +23,11 @@ from akhbar.config import load_settings
 from akhbar.errors import AkhbarError, InvalidArticle
 from akhbar.pipeline import processing_stages
 from akhbar.runner import Stage
-from ingest.clean import extract
-from processors import enrich, normalize
-from processors.entities import EntityTagger
-from processors.ner_eval import GoldFileError, documents, read_conll, score
 
 # The processors `process` runs, in pipeline order (not the fetch stage: no network).
-PROCESSORS = (normalize.NAME, enrich.NAME)
+# Their modules (and trafilatura, for --html) are imported by the commands that use
+# them, so that every other `akhbar` command starts without them.
+PROCESSORS = ("normalize", "enrich")
 
 STDIN = "-"
 EXIT_REJECTED = 1
@@ -55,7 +53,7 @@ def process(
         try:
             settings = load_settings(ctx.obj)
             settings.enrich.stories_path = Path(scratch) / "stories.sqlite"
-            stages = [s for s in processing_stages(settings) if s.name in PROCESSORS]
+            stages = [s for name in PROCESSORS for s in processing_stages(settings, only=name)]
         except (AkhbarError, ValueError) as exc:
             click.echo(f"akhbar: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
@@ -100,6 +98,8 @@ def _documents(inputs: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
 def _read(name: str, data: bytes, html: bool) -> Article:
     url = None if name == "<stdin>" else Path(name).resolve().as_uri()
     if html:
+        from ingest.clean import extract
+
         return extract(data, url)
     # Undecodable bytes become U+FFFD rather than stopping the run; mojibake
     # (bytes decoded with the wrong charset before they got here) is the
@@ -134,6 +134,9 @@ def evaluate_ner(path: Path) -> None:
     PATH has one `token TAG` a line (IOB2), sentences separated by blank lines; every
     DOCUMENT_SENTENCES consecutive sentences are tagged as one document.
     """
+    from processors.entities import EntityTagger
+    from processors.ner_eval import GoldFileError, documents, read_conll, score
+
     try:
         gold = read_conll(path)
     except GoldFileError as exc:

@@ -301,10 +301,20 @@ class JsonlSink:
         except FileNotFoundError:
             return {}
 
-    def _write_state(self, tp: TopicPartition, files: PartitionFiles) -> None:
+    def _write_state(
+        self,
+        tp: TopicPartition,
+        files: PartitionFiles,
+        stored_through: int | None = None,
+        open_files: dict[str, OpenFile] | None = None,
+    ) -> None:
+        """Replace the partition's checkpoint: by default with what `files` holds now."""
         state = {
-            "stored_through": files.stored_through,
-            "open": {date: f.as_json() for date, f in files.open.items()},
+            "stored_through": files.stored_through if stored_through is None else stored_through,
+            "open": {
+                date: f.as_json()
+                for date, f in (files.open if open_files is None else open_files).items()
+            },
         }
         _write_atomically(self._state_path(tp), json.dumps(state).encode())
         files.checkpoint = state
@@ -367,8 +377,10 @@ class JsonlSink:
             # Before the checkpoint: a crash in between leaves keys above it, forgotten on recovery.
             if keys:
                 self._stored.add(tp, keys)
+            # Memory moves only once the checkpoint is on disk: after a failure it
+            # still describes what the files hold.
+            self._write_state(tp, files, files.buffered_through, new_open)
             files.open, files.stored_through = new_open, files.buffered_through
-            self._write_state(tp, files)
             self.duplicates += files.dropped
         except (OSError, sqlite3.Error) as exc:
             for path, size in written:
@@ -422,7 +434,20 @@ class JsonlSink:
         except OSError as exc:
             # The data is safe in the open file and the checkpoint; closing is retried later.
             self._log.error("cannot close a JSON Lines file; will retry", error=str(exc))
-            self._partitions.pop(tp, None)
+            self._reread_checkpoint(tp, files)
+
+    def _reread_checkpoint(self, tp: TopicPartition, files: PartitionFiles) -> None:
+        """Make the open files in memory match the checkpoint again, keeping the buffer.
+
+        A close that failed half-way (the file renamed, its checkpoint not written)
+        leaves memory and disk apart. The articles buffered since the last flush
+        must stay: dropping them would let the next flush succeed without them and
+        the runner commit past records no file holds.
+        """
+        on_disk = self._recover_locked(tp)
+        files.stored_through = on_disk.stored_through
+        files.open = on_disk.open
+        files.checkpoint = on_disk.checkpoint
 
     def _close_file(self, tp: TopicPartition, date: str, open_file: OpenFile) -> None:
         final_dir = self._dir / date
@@ -491,10 +516,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # a nearly full disk can take part of a write
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except OSError:
         os.close(fd)
+        temporary.unlink(missing_ok=True)  # a half-written checkpoint must not linger
+        raise
+    os.close(fd)
     os.replace(temporary, path)
     fsync_directory(path.parent)
 

@@ -383,3 +383,37 @@ def _stage_environment(tmp_path: Path, bus: BusSettings, backend: str) -> dict[s
         env["AKHBAR_BUS__KAFKA__BOOTSTRAP_SERVERS"] = ",".join(bus.kafka.bootstrap_servers)
         env["AKHBAR_BUS__KAFKA__SESSION_TIMEOUT_MS"] = str(KAFKA_TEST_SESSION_MS)
     return env
+
+
+def test_a_file_that_cannot_close_on_a_full_disk_keeps_the_articles_waiting_to_be_flushed(
+    tmp_path: Path,
+) -> None:
+    articles = [make_article(n) for n in range(30)]
+    sink = JsonlSink(sink_settings(tmp_path, rotate_age_s=0.2))
+    add_all(sink, articles[:10])
+    sink.flush()
+    # Given articles added but not yet flushed when the open file comes of age and the
+    # disk is full: the idle timer renames the file but cannot write its checkpoint
+    add_all(sink, articles[:20], start=10)
+    real_write = os.write
+
+    def no_space_for_checkpoints(fd: int, data: Any) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".json.tmp"):
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    with mock.patch("sinks.jsonl.os.write", side_effect=no_space_for_checkpoints):
+        deadline = time.monotonic() + 5
+        while not list(closed_files(tmp_path / "articles")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a failed close and its retry
+        assert stored_ids(tmp_path / "articles") == [a.id for a in articles[:10]]
+        # Then a flush while the disk is still full fails (nothing may be committed)
+        with pytest.raises(SinkUnavailable, match="No space left"):
+            sink.flush()
+    # and once space is back, the records read again are all stored
+    add_all(sink, articles, start=10)
+    sink.flush()
+    sink.close()
+    assert stored_ids(tmp_path / "articles") == [a.id for a in articles]
+    assert list((tmp_path / "articles" / STATE_DIR).glob("*.tmp")) == []
