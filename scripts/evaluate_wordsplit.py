@@ -33,6 +33,7 @@ from build_lexicon import DEV_DAYS, HELD_OUT_DAYS, corpus_articles
 
 from processors.wordsplit import (
     ARABIC_WORD_RE,
+    JOINED_CANDIDATE_RE,
     MIN_PART_LENGTH,
     Lexicon,
     load_lexicon,
@@ -137,12 +138,13 @@ def context_of(text: str, start: int, end: int) -> str:
 
 
 def untouched_splits(lexicon: Lexicon, texts: list[str]) -> tuple[int, list[Split]]:
-    """How many Arabic words `texts` hold, and every distinct split made in them."""
+    """How many Arabic words `texts` hold, and every distinct split made in them
+    (of the runs Lexicon.repair looks at)."""
     words = 0
     splits: dict[tuple[str, str], Split] = {}
     for text in texts:
-        for match in ARABIC_WORD_RE.finditer(text):
-            words += 1
+        words += len(ARABIC_WORD_RE.findall(text))
+        for match in JOINED_CANDIDATE_RE.finditer(text):
             parts = lexicon.split(match.group())
             if parts is None:
                 continue
