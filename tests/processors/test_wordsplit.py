@@ -9,6 +9,7 @@ import pytest
 
 from processors.wordsplit import (
     MIN_STORED_COUNT,
+    SEEN_PAIR_COUNT,
     Lexicon,
     char_ngram_log_probs,
     count_words,
@@ -35,6 +36,36 @@ def test_real_words_are_left_whole() -> None:
     words = ("الولايات", "عبدالله", "مصدران", "بالانتهاكات", "والمسلحين", "فيشعر", "النصفي")
     for word in words:
         assert lexicon.split(word) is None, word
+
+
+def test_compound_names_written_as_one_word_are_left_whole() -> None:
+    # A name's head before الله or الدين is joined by the convention of عبدالله,
+    # also after a clitic; after other words the same halves lost a space.
+    lexicon = load_lexicon()
+    for word in ("نورالدين", "صلاحالدين", "بنورالدين", "وخيرالله"):
+        assert lexicon.split(word) is None, word
+    assert lexicon.split("بإذنالله") == ("بإذن", "الله")
+    assert lexicon.split("رسولالله") == ("رسول", "الله")
+
+
+def test_hashtags_are_left_whole() -> None:
+    # A hashtag joins its words on purpose; the same words in running text lost spaces.
+    lexicon = load_lexicon()
+    tagged = "شارك الفريق في #حملةالخيرالتطوعية اليوم"
+    assert lexicon.repair(tagged) == (tagged, 0)
+    assert lexicon.repair(tagged.replace("#", "")) == (
+        "شارك الفريق في حملة الخير التطوعية اليوم",
+        2,
+    )
+
+
+def test_common_pairs_with_a_two_letter_particle_are_split() -> None:
+    # لا and ما before a verb often lose their space: a pair seen often enough
+    # outweighs the doubt a two-letter half casts.
+    lexicon = load_lexicon()
+    for left, right in (("لا", "تكون"), ("لا", "يرضى"), ("ما", "يكفي"), ("ما", "يجري")):
+        assert lexicon.count(f"{left} {right}") >= SEEN_PAIR_COUNT
+        assert lexicon.split(left + right) == (left, right)
 
 
 def test_a_letter_written_only_at_word_ends_marks_the_lost_space() -> None:
