@@ -4,7 +4,7 @@
    per-host limit `--per-host` applies per site as it would per outlet), served
    by `--server-processes` processes of benchmarks/feed_sites.py, polled once to
    store their validators, then polled again by FeedPoller.read(), when they
-   all answer 304. Anchors, same run: raw httpx.AsyncClient sending the same N
+   all answer 304 (their new states encoded, as a poller round does). Anchors, same run: raw httpx.AsyncClient sending the same N
    conditional GETs with the same limits (per host and in total), doing nothing
    else; and the sites' own capacity: a minimal client sending those GETs on
    the poller's number of kept-alive connections, as fast as they are answered.
@@ -62,6 +62,7 @@ from ingest.feeds import Feed  # noqa: E402
 from ingest.fixture_server import FixtureServer, article_page, load_saudinewsnet  # noqa: E402
 from ingest.poller import MAX_CONCURRENT, MAX_PER_HOST, FeedPoller  # noqa: E402
 from ingest.stage import fetch_stage  # noqa: E402
+from ingest.state import encode_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "examples" / "saudinewsnet-sample.jsonl"
@@ -80,6 +81,9 @@ def poll_rates(bases: list[str], count: int, per_host: int) -> tuple[float, floa
     started = time.perf_counter()
     while not poller.exhausted:
         poller.read(count)
+        # A poller round publishes each polled feed's state: its encoding is part of a poll.
+        for state in poller.take_states():
+            encode_state(state)
     ours = count / (time.perf_counter() - started)
     statuses = {state.last_status for state in poller.states.values()}
     poller.close()
