@@ -4,9 +4,10 @@
    per-host limit `--per-host` applies per site as it would per outlet), served
    by `--server-processes` processes of benchmarks/feed_sites.py, polled once to
    store their validators, then polled again by FeedPoller.read(), when they
-   all answer 304 (their new states encoded, as a poller round does). Anchors, same run: raw httpx.AsyncClient sending the same N
-   conditional GETs with the same limits (per host and in total), doing nothing
-   else; and the sites' own capacity: a minimal client sending those GETs on
+   all answer 304 (their new states encoded, as a poller round does). Anchors,
+   same run: raw httpx.AsyncClient sending the same N conditional GETs with
+   the same limits (per host and in total), doing nothing else; and the
+   sites' own capacity: a minimal client sending those GETs on
    the poller's number of kept-alive connections, as fast as they are answered.
 2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome, each PAGE_COPIES
    times under its own URL) go through the
