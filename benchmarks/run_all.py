@@ -170,7 +170,7 @@ def ingest_rows(sizes: Sizes) -> list[Row]:
             "ingest",
             f"feed polls (304), {sizes.feeds:,} feeds on {INGEST_SITES} local sites",
             polls,
-            "raw httpx",
+            "raw httpx, client per host",
             raw_polls,
             ">= 1,000/s",
         ),

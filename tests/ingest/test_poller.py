@@ -161,9 +161,21 @@ def test_a_round_closes_the_connections_of_hosts_it_did_not_poll(site: FixtureSe
     assert site.base_url in source._pools.open_connections()
     # When the feed is removed and another round runs
     source.remove_feed(f"{site.base_url}/feeds/news.xml")
-    source.add_feed(Feed(url=f"http://localhost:{site.base_url.rsplit(':', 1)[1]}/x.xml"))
+    other_host = f"http://localhost:{site.base_url.rsplit(':', 1)[1]}"
+    source.add_feed(Feed(url=f"{other_host}/feeds/news.atom"))
     poll_all_now(source)
     held = source._pools.open_connections()
     source.close()
-    # Then the site's connections were closed
+    # Then the first host's connections were closed; the host polled keeps its own
     assert site.base_url not in held
+    assert list(held) == [other_host]
+
+
+def test_a_feed_on_a_private_address_is_refused_before_any_request(site: FixtureServer) -> None:
+    url = site.base_url.replace("127.0.0.1", "localhost") + "/feeds/news.xml"
+    source = FeedPoller([Feed(url=url)])
+    found = poll_all_now(source)
+    source.close()
+    assert found == []
+    assert source.states[url].last_error_kind == "private-address"
+    assert site.requests == 0
