@@ -53,7 +53,12 @@ class HostPools:
         self.limits = httpx.Limits(
             max_connections=max_per_host, max_keepalive_connections=max_per_host
         )
-        self.headers = {"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+        # What httpx's client would send, less its Connection header (HTTP/1.1 keeps alive).
+        self.headers = {
+            "Accept": "*/*",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": user_agent,
+        }
         self.extensions = {"timeout": timeout.as_dict()}
         self._pools: dict[tuple[bytes, bytes, int | None], httpx.AsyncHTTPTransport] = {}
         self._used: set[tuple[bytes, bytes, int | None]] = set()
