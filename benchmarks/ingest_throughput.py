@@ -1,11 +1,15 @@
 """Ingest speed: feed polls per second, and pages cleaned per second, each beside an anchor.
 
 1. Polls: N feeds spread over H local sites (one host:port each, so the
-   per-host limit `--per-host` applies per site as it would per outlet), polled
-   once to store their validators, then polled again by FeedPoller.read(), when
-   they all answer 304. Anchor, same run: raw httpx.AsyncClient sending the same
-   N conditional GETs with the same limits (per host and in total), doing
-   nothing else.
+   per-host limit `--per-host` applies per site as it would per outlet), served
+   by `--server-processes` processes of benchmarks/feed_sites.py, polled once to
+   store their validators, then polled again by FeedPoller.read(), when they
+   all answer 304 (their new states encoded, as a poller round does). Anchors,
+   same run: raw httpx.AsyncClient (one per host) sending the same N
+   conditional GETs with the same limits (per host and in total), doing
+   nothing else; and the sites' own capacity: a minimal client sending those
+   GETs on the poller's number of kept-alive connections, as fast as they are
+   answered.
 2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome, each PAGE_COPIES
    times under its own URL) go through the
    fetch stage (StageRunner on the embedded bus: fetch from the local site,
@@ -19,6 +23,7 @@
    fixture sites are another process: on a 2-core machine it competes with all.
 
     python benchmarks/ingest_throughput.py [--feeds 10000] [--hosts 8] [--repeat 3]
+        [--server-processes 2]
 """
 
 from __future__ import annotations
@@ -53,19 +58,21 @@ from akhbar.logs import configure_logging  # noqa: E402
 from akhbar.metrics import Metrics  # noqa: E402
 from akhbar.runner import StageRunner  # noqa: E402
 from akhbar.topics import Topics  # noqa: E402
+from benchmarks.feed_sites import FeedSites, server_capacity  # noqa: E402
 from ingest.clean import clean_page  # noqa: E402
 from ingest.feeds import Feed  # noqa: E402
 from ingest.fixture_server import FixtureServer, article_page, load_saudinewsnet  # noqa: E402
 from ingest.poller import MAX_CONCURRENT, MAX_PER_HOST, FeedPoller  # noqa: E402
 from ingest.stage import fetch_stage  # noqa: E402
+from ingest.state import encode_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "examples" / "saudinewsnet-sample.jsonl"
 SAMPLE_ARTICLES = len(ARTICLES.read_text(encoding="utf-8").splitlines())
 
 
-def poll_rates(bases: list[str], count: int, per_host: int) -> tuple[float, float]:
-    """(poller polls/s, raw httpx polls/s) over `count` feeds that answer 304."""
+def poll_rates(bases: list[str], count: int, per_host: int) -> tuple[float, float, float]:
+    """(poller, raw httpx, the sites' capacity) in polls/s over `count` feeds that answer 304."""
     feeds = [Feed(url=f"{bases[n % len(bases)]}/bench/{n}.xml") for n in range(count)]
     poller = FeedPoller(feeds, allow_hosts=("127.0.0.1",), once=True, max_per_host=per_host)
     while not poller.exhausted:  # the first round stores ETags
@@ -76,29 +83,41 @@ def poll_rates(bases: list[str], count: int, per_host: int) -> tuple[float, floa
     started = time.perf_counter()
     while not poller.exhausted:
         poller.read(count)
+        # A poller round publishes each polled feed's state: its encoding is part of a poll.
+        for state in poller.take_states():
+            encode_state(state)
     ours = count / (time.perf_counter() - started)
     statuses = {state.last_status for state in poller.states.values()}
     poller.close()
     assert statuses == {304}, statuses
-    return ours, count / asyncio.run(_raw_polls(etags, per_host))
+    raw = count / asyncio.run(_raw_polls(etags, per_host))
+    return ours, raw, server_capacity(etags, per_host)
 
 
 async def _raw_polls(etags: dict[str, str], per_host: int) -> float:
-    # The poller's limits: per host (host:port) and in total.
-    limits = httpx.Limits(max_connections=MAX_CONCURRENT)
-    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
-        overall = asyncio.Semaphore(MAX_CONCURRENT)
-        gates: dict[str, asyncio.Semaphore] = {}
+    """Seconds for plain httpx to send the GETs with the poller's limits, per host
+    (host:port) and in total. One client per host, its pool sized to the per-host
+    limit: one client for all hosts is slower still (httpcore's pool rescans every
+    connection it holds for each request)."""
+    limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
+    hosts = {url.split("/")[2] for url in etags}
+    clients = {
+        host: httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) for host in hosts
+    }
+    overall = asyncio.Semaphore(MAX_CONCURRENT)
+    gates = {host: asyncio.Semaphore(per_host) for host in hosts}
 
-        async def one(url: str, etag: str) -> int:
-            gate = gates.setdefault(url.split("/")[2], asyncio.Semaphore(per_host))
-            async with overall, gate:
-                response = await client.get(url, headers={"If-None-Match": etag})
-                return response.status_code
+    async def one(url: str, etag: str) -> int:
+        host = url.split("/")[2]
+        async with overall, gates[host]:
+            response = await clients[host].get(url, headers={"If-None-Match": etag})
+            return response.status_code
 
-        started = time.perf_counter()
-        codes = await asyncio.gather(*(one(url, etag) for url, etag in etags.items()))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    codes = await asyncio.gather(*(one(url, etag) for url, etag in etags.items()))
+    elapsed = time.perf_counter() - started
+    for client in clients.values():
+        await client.aclose()
     assert set(codes) == {304}, set(codes)
     return elapsed
 
@@ -258,23 +277,38 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=8, help="local sites the feeds are on")
     parser.add_argument("--per-host", type=int, default=MAX_PER_HOST, help="polls per host")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--server-processes", type=int, default=2, help="processes serving the polled feeds"
+    )
     parser.add_argument("--skip", choices=["polls", "cleaning"], action="append", default=[])
     args = parser.parse_args()
     configure_logging(LogSettings(level="ERROR", format="console"))
     table = Table("run", "what", "akhbar /s", "anchor /s", "ratio")
-    bases, server = serve_in_own_process(args.hosts)
+    bases, server = serve_in_own_process(1)
     base_url = bases[0]
+    feed_sites = FeedSites(args.hosts, args.server_processes)
+    feed_bases = feed_sites.start() if "polls" not in args.skip else []
     try:
         for run in range(1, args.repeat + 1):
             if "polls" not in args.skip:
-                ours, anchor = poll_rates(bases, args.feeds, args.per_host)
+                ours, anchor, capacity = poll_rates(feed_bases, args.feeds, args.per_host)
+                what = (
+                    f"feed polls (304), {args.feeds} feeds on {args.hosts} hosts, "
+                    f"{args.per_host} per host"
+                )
                 table.add_row(
                     str(run),
-                    f"feed polls (304), {args.feeds} feeds on {args.hosts} hosts, "
-                    f"{args.per_host} per host",
+                    what,
                     f"{ours:,.0f}",
-                    f"{anchor:,.0f} raw httpx",
+                    f"{anchor:,.0f} raw httpx, client per host",
                     f"{ours / anchor:.2f}",
+                )
+                table.add_row(
+                    str(run),
+                    f"  the sites' capacity ({args.server_processes} processes)",
+                    f"{ours:,.0f}",
+                    f"{capacity:,.0f} minimal client",
+                    f"{ours / capacity:.2f}",
                 )
             if "cleaning" in args.skip:
                 continue
@@ -312,6 +346,7 @@ def main() -> None:
                 )
     finally:
         server.terminate()
+        feed_sites.stop()
         Console().print(table)  # what was measured, even when a later step failed
 
 

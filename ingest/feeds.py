@@ -24,7 +24,13 @@ class FeedListError(AkhbarError):
 
 
 class Feed(BaseModel):
-    """One feed to poll. `interval_s` pins the poll interval; otherwise it adapts."""
+    """One feed to poll. `interval_s` pins the poll interval; otherwise it adapts.
+
+    `listed_in` is set by the poller when it publishes a feed list file (the
+    file's absolute path): such a feed is removed when its line leaves the file.
+    Feeds published on their own (`akhbar feeds add`, `import-opml`) have none,
+    and stay until `akhbar feeds remove`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,6 +39,7 @@ class Feed(BaseModel):
     language: str = "ar"
     tags: tuple[str, ...] = ()
     interval_s: float | None = Field(default=None, gt=0)
+    listed_in: str | None = None
 
 
 def load_feeds(path: Path) -> list[Feed]:

@@ -204,11 +204,15 @@ class GuardedBackend(httpcore.NetworkBackend):
 
 
 class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
-    """GuardedBackend for asyncio clients (the feed poller); DNS runs in a thread."""
+    """GuardedBackend for asyncio clients (the feed poller); DNS runs in a thread.
+    `inner` opens the connections to the checked addresses (httpcore's anyio one
+    unless given)."""
 
-    def __init__(self, guard: AddressGuard) -> None:
+    def __init__(
+        self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
         self.guard = guard
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -250,10 +254,14 @@ def guarded_transport(guard: AddressGuard, limits: httpx.Limits) -> httpx.HTTPTr
     return transport
 
 
-def async_guarded_transport(guard: AddressGuard, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's async transport over AsyncGuardedBackend."""
+def async_guarded_transport(
+    guard: AddressGuard,
+    limits: httpx.Limits,
+    inner: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncHTTPTransport:
+    """httpx's async transport over AsyncGuardedBackend (connecting with `inner`)."""
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    transport._pool._network_backend = AsyncGuardedBackend(guard)  # type: ignore[union-attr]
+    transport._pool._network_backend = AsyncGuardedBackend(guard, inner)  # type: ignore[union-attr]
     return transport
 
 

@@ -41,9 +41,9 @@ from ingest.fetch import (
     FetchError,
     PermanentFetchError,
     TransientFetchError,
-    async_guarded_transport,
     retry_after_seconds,
 )
+from ingest.host_pool import HostPools
 from ingest.metrics import IngestMetrics
 from ingest.state import FeedState, entry_digest
 
@@ -118,7 +118,9 @@ class FeedPoller:
         self._pending_states: dict[str, FeedState] = {}
         self._recent_ids: OrderedDict[str, None] = OrderedDict()
         self._loop = asyncio.new_event_loop()
-        self._client: httpx.AsyncClient | None = None
+        self._pools = HostPools(
+            self.guard, max_per_host, user_agent, httpx.Timeout(FEED_TIMEOUT_S, connect=10.0)
+        )
 
     def add_feed(self, feed: Feed) -> None:
         """Poll `feed` from now on (a changed feed keeps its state)."""
@@ -161,8 +163,7 @@ class FeedPoller:
         return states
 
     def close(self) -> None:
-        if self._client is not None:
-            self._loop.run_until_complete(self._client.aclose())
+        self._loop.run_until_complete(self._pools.aclose())
         self._loop.close()
 
     # -- scheduling -----------------------------------------------------------
@@ -199,16 +200,6 @@ class FeedPoller:
     # -- polling --------------------------------------------------------------
 
     async def _poll_all(self, feeds: list[Feed]) -> list[PollResult]:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(FEED_TIMEOUT_S, connect=10.0),
-                headers={"User-Agent": self.user_agent},
-                transport=async_guarded_transport(
-                    self.guard, httpx.Limits(max_connections=MAX_CONCURRENT)
-                ),
-                follow_redirects=False,
-                trust_env=False,
-            )
         overall = asyncio.Semaphore(MAX_CONCURRENT)
         per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.max_per_host)
@@ -218,7 +209,9 @@ class FeedPoller:
             async with overall, per_host[urlsplit(feed.url).netloc]:
                 return await self._poll(feed)
 
-        return await asyncio.gather(*(bounded(feed) for feed in feeds))
+        results = await asyncio.gather(*(bounded(feed) for feed in feeds))
+        await self._pools.end_round()
+        return results
 
     async def _poll(self, feed: Feed) -> PollResult:
         state = self.states[feed.url].copy()
@@ -255,7 +248,6 @@ class FeedPoller:
 
     async def _get(self, url: str, state: FeedState) -> tuple[httpx.Response, bytes]:
         """The feed's response and body: conditional, redirects checked, size capped."""
-        assert self._client is not None
         headers = {}
         if state.etag:
             headers["If-None-Match"] = state.etag
@@ -278,8 +270,8 @@ class FeedPoller:
         raise PermanentFetchError("redirects", f"more than {MAX_REDIRECTS} redirects")
 
     async def _request(self, url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
-        assert self._client is not None
-        async with self._client.stream("GET", url, headers=headers) as response:
+        response = await self._pools.open(url, headers)
+        try:
             chunks, size = [], 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
@@ -287,6 +279,8 @@ class FeedPoller:
                     raise PermanentFetchError("too-large", f"feed over {MAX_FEED_BYTES} bytes")
                 chunks.append(chunk)
             return response, b"".join(chunks)
+        finally:
+            await response.aclose()
 
     def _new_entries(self, feed: Feed, state: FeedState, parsed: Any, now: float) -> PollResult:
         result = PollResult(state)

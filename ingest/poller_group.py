@@ -22,10 +22,12 @@ ensures a single poller), through the same code.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -93,6 +95,39 @@ def remove_feeds(bus: Bus, topics: Topics, urls: Iterable[str]) -> None:
         producer.close()
 
 
+def sync_feed_list(bus: Bus, topics: Topics, path: Path) -> tuple[int, int]:
+    """Make the feed list topic follow the list file: publish its feeds, marked as
+    listed in it, and remove the feeds it listed before and no longer does.
+
+    Called by a poller at start-up. Feeds without the mark (published on their
+    own, or by an older poller) are left alone. Returns (published, removed);
+    raises FeedListError for a bad file, before anything is sent.
+    """
+    listed_in = str(path.resolve())
+    feeds = [feed.model_copy(update={"listed_in": listed_in}) for feed in load_feeds(path)]
+    ensure_feed_topics(bus, topics)
+    urls = {feed.url for feed in feeds}
+    dropped = [
+        url
+        for url, value in read_table(bus, topics.feeds).items()
+        if url not in urls and _listed_in(value) == listed_in
+    ]
+    published = publish_feeds(bus, topics, feeds)
+    if dropped:
+        remove_feeds(bus, topics, dropped)
+    return published, len(dropped)
+
+
+def _listed_in(value: bytes) -> str | None:
+    """The list file a feed-list message says its feed came from, if it says so."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None  # an unreadable entry is reported where the poller applies it
+    found = data.get("listed_in") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
 def read_table(bus: Bus, topic: str) -> dict[str, bytes]:
     """A whole compacted topic as {key: latest value}, tombstoned keys left out."""
     reader = bus.reader(topic, range(bus.partition_count(topic)))
@@ -153,8 +188,9 @@ class PollerMember:
         ensure_feed_topics(self.bus, self.topics)
         self.bus.ensure_topics([self.topics.discovered, dead_letter_topic(self.topics.discovered)])
         if self.settings.ingest.feeds is not None:
-            seeded = publish_feeds(self.bus, self.topics, load_feeds(self.settings.ingest.feeds))
-            self.log.info("feed list published", feeds=seeded, path=str(self.settings.ingest.feeds))
+            path = self.settings.ingest.feeds
+            seeded, dropped = sync_feed_list(self.bus, self.topics, path)
+            self.log.info("feed list published", feeds=seeded, removed=dropped, path=str(path))
         consumer = self.bus.consumer(self.group, [self.topics.feeds])
         producer = self.bus.producer()
         self.log.info("poller started", group=self.group)

@@ -84,7 +84,10 @@ def entry_digest(entry_key: str) -> str:
 
 
 def encode_state(state: FeedState) -> bytes:
-    return json.dumps(asdict(state), ensure_ascii=False, separators=(",", ":")).encode()
+    """The state's message. Its fields are plain values and one flat dict, so they are
+    dumped as they are: dataclasses.asdict deep-copies the seen window first, which
+    cost ten times the dump and more than the poll itself."""
+    return json.dumps(vars(state), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def decode_state(raw: bytes) -> FeedState:

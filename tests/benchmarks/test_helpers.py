@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from akhbar.article import article_id
 from benchmarks.end_to_end import NewsSites, percentile
+from benchmarks.feed_sites import FeedSites, server_capacity
 from benchmarks.profiles import summarize
 from benchmarks.soak import Samples, curve, growth
+from ingest.feeds import Feed
 from ingest.fixture_server import load_saudinewsnet
+from ingest.poller import FeedPoller
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "saudinewsnet-sample.jsonl"
 
@@ -71,3 +75,25 @@ def test_percentile_takes_the_nearest_rank() -> None:
     values = [float(n) for n in range(1, 101)]
     assert percentile(values, 0.5) == 51.0 and percentile(values, 0.95) == 95.0
     assert percentile([3.0], 0.95) == 3.0
+
+
+def test_the_bench_feed_sites_answer_a_feed_then_304_and_their_capacity_counts_304s() -> None:
+    sites = FeedSites(hosts=3, processes=2)
+    bases = sites.start()
+    try:
+        feeds = [Feed(url=f"{base}/bench/{n}.xml") for n, base in enumerate(bases * 2)]
+        poller = FeedPoller(feeds, allow_hosts=("127.0.0.1",), once=True)
+        first = poller.read(100)
+        poller.once, poller._polled_once = True, set()
+        again = poller.read(100)
+        poller.close()
+        etags = {url: state.etag or "" for url, state in poller.states.items()}
+        capacity = server_capacity(etags, per_host=2)
+        with pytest.raises(AssertionError, match="expected a 304"):
+            server_capacity(dict.fromkeys(etags, '"stale"'), per_host=2)
+    finally:
+        sites.stop()
+    assert len(bases) == 3 and len(set(bases)) == 3
+    assert len(first) == len(feeds) and again == []
+    assert {state.last_status for state in poller.states.values()} == {304}
+    assert capacity > 0

@@ -223,3 +223,20 @@ def test_the_poller_connects_to_the_address_it_checked(
     poller.close()
     assert len(found) > 0
     assert rebinding.calls == 1
+
+
+def test_the_poller_resolves_a_host_once_per_connection_not_per_poll(
+    site: FixtureServer, rebinding: Rebinding
+) -> None:
+    # Given five feeds on one name, polled one at a time on one kept-alive connection
+    feeds = [Feed(url=rebinding_url(site, f"/bench/{n}.xml")) for n in range(5)]
+    poller = FeedPoller(feeds, allow_hosts=("127.0.0.1",), once=True, max_per_host=1)
+    # When they are polled in two rounds
+    first = poller.read(100)
+    poller.once, poller._polled_once = True, set()
+    poller.read(100)
+    poller.close()
+    # Then the name was resolved once (a second answer would have been refused as internal)
+    assert len(first) == 5
+    assert {state.last_status for state in poller.states.values()} == {304}
+    assert rebinding.calls == 1

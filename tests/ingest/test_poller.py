@@ -138,3 +138,44 @@ def test_the_interval_follows_the_rate_and_the_hints() -> None:
     assert 7000 <= adaptive_interval(24, None, expiring) <= 7200
     ttl = feedparser.parse("<rss><channel><ttl>90</ttl></channel></rss>")
     assert adaptive_interval(24, ttl, plain) == 5400
+
+
+def test_polls_reuse_a_pool_per_host_bounded_by_the_per_host_limit(site: FixtureServer) -> None:
+    # Given twelve feeds on one host and a per-host limit of three
+    feeds = [Feed(url=f"{site.base_url}/bench/{n}.xml") for n in range(12)]
+    source = FeedPoller(feeds, allow_hosts=ALLOW, max_per_host=3)
+    # When they are polled twice
+    poll_all_now(source)
+    poll_all_now(source)
+    held = source._pools.open_connections()
+    source.close()
+    # Then one pool served them, with at most three connections, and the second round was 304s
+    assert list(held) == [site.base_url] and 1 <= held[site.base_url] <= 3
+    assert {state.last_status for state in source.states.values()} == {304}
+
+
+def test_a_round_closes_the_connections_of_hosts_it_did_not_poll(site: FixtureServer) -> None:
+    # Given a poller that polled a feed on the fixture site
+    source = FeedPoller([Feed(url=f"{site.base_url}/feeds/news.xml")], allow_hosts=ALLOW)
+    poll_all_now(source)
+    assert site.base_url in source._pools.open_connections()
+    # When the feed is removed and another round runs
+    source.remove_feed(f"{site.base_url}/feeds/news.xml")
+    other_host = f"http://localhost:{site.base_url.rsplit(':', 1)[1]}"
+    source.add_feed(Feed(url=f"{other_host}/feeds/news.atom"))
+    poll_all_now(source)
+    held = source._pools.open_connections()
+    source.close()
+    # Then the first host's connections were closed; the host polled keeps its own
+    assert site.base_url not in held
+    assert list(held) == [other_host]
+
+
+def test_a_feed_on_a_private_address_is_refused_before_any_request(site: FixtureServer) -> None:
+    url = site.base_url.replace("127.0.0.1", "localhost") + "/feeds/news.xml"
+    source = FeedPoller([Feed(url=url)])
+    found = poll_all_now(source)
+    source.close()
+    assert found == []
+    assert source.states[url].last_error_kind == "private-address"
+    assert site.requests == 0
