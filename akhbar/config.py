@@ -174,7 +174,7 @@ class IngestSettings(Section):
     allow_hosts: list[str] = Field(default_factory=list)
     user_agent: str | None = None  # None: Akhbar's own, with its contact URL
     obey_robots: bool = False
-    # Requests to one host at least this far apart.
+    # Requests to one host at least this far apart: page fetches, and feed polls too.
     host_spacing_s: float = Field(default=1.0, ge=0)
     # Bound on one page fetch or one feed poll, redirects included: slow-drip servers
     # never time out a read.

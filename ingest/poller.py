@@ -102,8 +102,13 @@ class FeedPoller:
         metrics: IngestMetrics | None = None,
         max_per_host: int = MAX_PER_HOST,
         total_timeout_s: float = FEED_TOTAL_TIMEOUT_S,
+        host_spacing_s: float = 0.0,
     ) -> None:
         self.total_timeout_s = total_timeout_s
+        # Polls of one host start at least this far apart, across rounds: an outlet
+        # with dozens of feeds sees them one after another, not as a burst.
+        self.host_spacing_s = host_spacing_s
+        self._next_start: dict[str, float] = {}
         self.feeds: dict[str, Feed] = {}
         self.states: dict[str, FeedState] = {}
         for feed in feeds or []:
@@ -206,12 +211,27 @@ class FeedPoller:
         )
 
         async def bounded(feed: Feed) -> PollResult:
-            async with overall, per_host[urlsplit(feed.url).netloc]:
-                return await self._poll(feed)
+            host = urlsplit(feed.url).netloc
+            async with per_host[host]:
+                # Spacing is waited for holding only the host's slot, so one busy
+                # outlet does not hold back the others.
+                await self._spaced(host)
+                async with overall:
+                    return await self._poll(feed)
 
         results = await asyncio.gather(*(bounded(feed) for feed in feeds))
         await self._pools.end_round()
         return results
+
+    async def _spaced(self, host: str) -> None:
+        """Wait for the host's next start time, and book the one after it."""
+        if self.host_spacing_s <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_start.get(host, 0.0))
+        self._next_start[host] = start + self.host_spacing_s
+        if start > now:
+            await asyncio.sleep(start - now)
 
     async def _poll(self, feed: Feed) -> PollResult:
         state = self.states[feed.url].copy()

@@ -172,6 +172,7 @@ class PollerMember:
             once=self.once,
             metrics=IngestMetrics.of(self.metrics),
             max_per_host=ingest.poll_max_per_host,
+            host_spacing_s=ingest.host_spacing_s,
             # A feed is fetched like a page, and bounded the same way.
             total_timeout_s=ingest.page_timeout_s,
         )

@@ -179,3 +179,18 @@ def test_a_feed_on_a_private_address_is_refused_before_any_request(site: Fixture
     assert found == []
     assert source.states[url].last_error_kind == "private-address"
     assert site.requests == 0
+
+
+def test_polls_of_one_host_start_at_least_the_host_spacing_apart(site: FixtureServer) -> None:
+    # Given six feeds on one host, four polls allowed at once, and a spacing of 0.2 s
+    feeds = [Feed(url=f"{site.base_url}/bench/{n}.xml") for n in range(6)]
+    source = FeedPoller(feeds, allow_hosts=ALLOW, max_per_host=4, host_spacing_s=0.2)
+    # When they are polled in one round, then again at once
+    poll_all_now(source)
+    poll_all_now(source)
+    source.close()
+    # Then the host saw one request after another, never a burst, across the two rounds
+    starts = sorted(when for when, path, _agent in site.requests_log() if "/bench/" in path)
+    assert len(starts) == 12
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= 0.15  # the server notes a request a little after it was sent
