@@ -274,14 +274,14 @@ class Lexicon:
 
     def gazetteer_tags(
         self, keys: Sequence[str], matches: list[tuple[int, int, frozenset[str]]] | None = None
-    ) -> list[list[str]]:
-        """Per token, B-/I- gazetteer tags of every listed name covering it."""
-        tags: list[list[str]] = [[] for _ in keys]
+    ) -> dict[int, list[str]]:
+        """By token position, B-/I- gazetteer tags of every listed name covering it (if any)."""
+        tags: dict[int, list[str]] = {}
         for start, end, kinds in self.matches(keys) if matches is None else matches:
             for kind in kinds:
-                tags[start].append(f"B-{kind}")
+                tags.setdefault(start, []).append(f"B-{kind}")
                 for inside in range(start + 1, end):
-                    tags[inside].append(f"I-{kind}")
+                    tags.setdefault(inside, []).append(f"I-{kind}")
         return tags
 
     def is_curated_place(self, keys: Sequence[str]) -> bool:
@@ -484,7 +484,7 @@ def _occurrence_evidence(
 class _Sentence(NamedTuple):
     looked_up: Sequence[Form]
     matches: list[tuple[int, int, frozenset[str]]]
-    gazetteer: list[list[str]]
+    gazetteer: dict[int, list[str]]
     evidence: list[frozenset[str]]
 
 
@@ -499,33 +499,45 @@ class _Document:
     """
 
     def __init__(self, sentences: Sequence[_Sentence]) -> None:
-        occurrences = [
-            [
-                (features.key, features.stem, evidence)
-                for features, evidence in zip(sentence.looked_up, sentence.evidence, strict=True)
-            ]
-            for sentence in sentences
+        forms = [form for sentence in sentences for form in sentence.looked_up]
+        keys = [form.key for form in forms]
+        stems = [form.stem for form in forms]
+        evidence = [items for sentence in sentences for items in sentence.evidence]
+        # An occurrence counts once for its key and once for its stem when that differs.
+        self._seen = Counter(keys)
+        self._seen.update([stem for key, stem in zip(keys, stems, strict=True) if stem != key])
+        self._evidence: dict[str, Counter[str]] = {}
+        for i in [i for i, items in enumerate(evidence) if items]:
+            for form in {keys[i], stems[i]}:
+                self._evidence.setdefault(form, Counter()).update(evidence[i])
+        self._known: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
+        seen = self._seen
+        found = [
+            NOTHING_ELSEWHERE  # the only occurrence: most words of an article
+            if seen[key] == 1 and seen[stem] == 1
+            else self._elsewhere(key, stem, items)
+            for key, stem, items in zip(keys, stems, evidence, strict=True)
         ]
-        counted = Counter(item for sentence in occurrences for item in sentence)
-        self._found: dict[str, dict[str, int]] = {}
-        for (key, stem, evidence), times in counted.items():
-            for form in {key, stem}:
-                counts = self._found.setdefault(form, {})
-                counts["seen"] = counts.get("seen", 0) + times
-                for item in evidence:
-                    counts[item] = counts.get(item, 0) + times
-        features = {item: self._count_elsewhere(*item) for item in counted}
-        self.elsewhere = [[features[item] for item in sentence] for sentence in occurrences]
+        ends = accumulate(len(sentence.looked_up) for sentence in sentences)
+        self.elsewhere = [
+            found[end - len(sentence.looked_up) : end]
+            for sentence, end in zip(sentences, ends, strict=True)
+        ]
+
+    def _elsewhere(self, key: str, stem: str, own: frozenset[str]) -> tuple[str, ...]:
+        """What the other occurrences of a repeated word say, once per kind of occurrence."""
+        known = self._known.get((key, stem, own))
+        if known is None:
+            known = self._known[key, stem, own] = self._count_elsewhere(key, stem, own)
+        return known
 
     def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> tuple[str, ...]:
-        if self._found[key]["seen"] == 1 and self._found[stem]["seen"] == 1:
-            return NOTHING_ELSEWHERE  # the only occurrence: most words of an article
         forms = {key, stem}
         # Each form's counts include this occurrence once.
         seen_here = len(forms)
-        counts: dict[str, int] = {}
+        counts = {"seen": sum(self._seen[form] for form in forms)}
         for form in forms:
-            for item, count in self._found.get(form, {}).items():
+            for item, count in self._evidence.get(form, {}).items():
                 counts[item] = counts.get(item, 0) + count
         mine = {"seen", *own}
         return tuple(
@@ -555,9 +567,7 @@ def _gazetteer_windows(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]
     """Gazetteer tags of a token (offset 0) and of the tokens in its window."""
     size = len(sentence.looked_up)
     found: Found = []
-    for j, tags in enumerate(sentence.gazetteer):
-        if not tags:
-            continue
+    for j, tags in sorted(sentence.gazetteer.items()):
         listed = tuple(tags)
         found.append((j, (0, listed)))
         for offset in OFFSETS:
@@ -748,16 +758,16 @@ class EntityTagger:
     ) -> list[Entity]:
         """Entities of `text`, tagged sentence by sentence, with canonical names."""
         spans = sentences or [(0, len(text))]
-        tokens = [
-            [(m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(text, start, end)]
-            for start, end in spans
-        ]
-        tags = self.tag_document([[t for t, _s, _e in sentence] for sentence in tokens])
+        tags = self.tag_document([TOKEN_RE.findall(text, start, end) for start, end in spans])
         found: list[Entity] = []
-        for sentence, sentence_tags in zip(tokens, tags, strict=True):
-            for first, last, kind in _tag_spans(sentence_tags):
-                # Offsets are into the whole text: the sentences were matched in place.
-                found.append(_entity(text, sentence[first][1], sentence[last - 1][2], kind))
+        for (start, end), sentence_tags in zip(spans, tags, strict=True):
+            named = list(_tag_spans(sentence_tags))
+            if not named:
+                continue  # most sentences: their token offsets are never needed
+            # Offsets are into the whole text: the sentences were matched in place.
+            offsets = [match.span() for match in TOKEN_RE.finditer(text, start, end)]
+            for first, last, kind in named:
+                found.append(_entity(text, offsets[first][0], offsets[last - 1][1], kind))
         return merge_mentions(found)
 
 
@@ -934,26 +944,27 @@ class LinearChain:
         first = 0
         for sentence, found, size in zip(prepared, elsewhere, lengths, strict=True):
             for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
-                for i, what in kind.find(sentence, found):
-                    weights = cache.get(what)
-                    if weights is None:
-                        weights = (
-                            NO_ROWS if kind.parse else self._dynamic_weights(kind, what, cache)
-                        )
-                    if weights:
-                        positions.extend([first + i] * len(weights))
-                        rows.extend(weights)
+                fired = kind.find(sentence, found)
+                if kind.parse is None:
+                    for _i, what in fired:
+                        if what not in cache:
+                            self._cache_weights(kind, what, cache)
+                get = cache.get
+                # Most `what`s have no weight (bigrams the model never kept): skip them first.
+                weighted = [(i, weights) for i, what in fired if (weights := get(what, NO_ROWS))]
+                for i, weights in weighted:
+                    positions.extend([first + i] * len(weights))
+                    rows.extend(weights)
             first += size
         if positions:
             np.add.at(scores, positions, self._state[rows])
 
-    def _dynamic_weights(
+    def _cache_weights(
         self, kind: DynamicKind, what: Hashable, cache: dict[Hashable, tuple[int, ...]]
-    ) -> tuple[int, ...]:
+    ) -> None:
         if len(cache) >= DYNAMIC_CACHE:
             cache.clear()  # a bound on memory; the common ones come back at once
         cache[what] = self._rows(kind.names(what))
-        return cache[what]
 
 
 def _model_features(model: bytes, header: dict[str, str]) -> Iterator[tuple[int, int, int, float]]:
@@ -994,15 +1005,15 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
             score = candidates.max(axis=1) + padded[:, i]
         if i in ending:
             final[ending[i]] = score[ending[i]]
-    paths = []
-    for n, length in enumerate(lengths):
-        label = int(final[n].argmax())
-        path = [label]
-        for i in range(length - 1, 0, -1):
-            label = int(back[i, n, label])
-            path.append(label)
-        paths.append(path[::-1])
-    return paths
+    # Back from each sequence's own end, all sequences a step at a time.
+    best = np.zeros((len(emissions), longest), dtype=np.intp)
+    last, ends = final.argmax(axis=1), np.array(lengths) - 1
+    label, every = last, np.arange(len(emissions))
+    for i in range(longest - 1, -1, -1):
+        label = np.where(ends == i, last, label)
+        best[:, i] = label
+        label = back[i, every, label]
+    return [best[n, :length].tolist() for n, length in enumerate(lengths)]
 
 
 def places_in_context(
