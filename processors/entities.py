@@ -774,8 +774,9 @@ class EntityTagger:
 # Token forms whose scores the tagger keeps: a few days of news vocabulary. Each
 # takes 5 x 9 float64 scores (360 bytes) plus its key, stem and index entry.
 FORM_TABLE_SIZE = 100_000
-# Per-position features whose weight rows the tagger keeps, per kind: the kinds
-# cached (edges, gazetteer windows, document evidence) have a few hundred at most.
+# Per-position features whose weight rows the tagger keeps, per kind (emptied between
+# documents once reached): the kinds cached (edges, gazetteer windows, document
+# evidence) have a few hundred at most.
 DYNAMIC_CACHE = 10_000
 NO_ROWS: tuple[int, ...] = ()
 
@@ -939,6 +940,10 @@ class LinearChain:
     ) -> None:
         """Add the weights of each position's per-position features to `scores`, in place."""
         elsewhere = _Document(prepared).elsewhere
+        for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
+            # A bound on memory, kept between documents; the common ones come back at once.
+            if kind.parse is None and len(cache) >= DYNAMIC_CACHE:
+                cache.clear()
         positions: list[int] = []
         rows: list[int] = []
         first = 0
@@ -948,7 +953,7 @@ class LinearChain:
                 if kind.parse is None:
                     for _i, what in fired:
                         if what not in cache:
-                            self._cache_weights(kind, what, cache)
+                            cache[what] = self._rows(kind.names(what))
                 get = cache.get
                 # Most `what`s have no weight (bigrams the model never kept): skip them first.
                 weighted = [(i, weights) for i, what in fired if (weights := get(what, NO_ROWS))]
@@ -958,13 +963,6 @@ class LinearChain:
             first += size
         if positions:
             np.add.at(scores, positions, self._state[rows])
-
-    def _cache_weights(
-        self, kind: DynamicKind, what: Hashable, cache: dict[Hashable, tuple[int, ...]]
-    ) -> None:
-        if len(cache) >= DYNAMIC_CACHE:
-            cache.clear()  # a bound on memory; the common ones come back at once
-        cache[what] = self._rows(kind.names(what))
 
 
 def _model_features(model: bytes, header: dict[str, str]) -> Iterator[tuple[int, int, int, float]]:
