@@ -437,20 +437,34 @@ class TokenFeatures(NamedTuple):
     trigger: str
 
 
-def describe_token(token: str) -> TokenFeatures:
-    """The features of one token form that do not depend on its neighbours (not cached)."""
+def form_features(token: str) -> tuple[FormWords, tuple[str, ...], list[str]]:
+    """A token form's words, its own features, and those of them its neighbours see (not cached)."""
     key, shape = word_key(token), _shape(token)
     own = _word_features(key, shape)
     shared = [f for f in own if f.startswith(NEIGHBOUR_PREFIXES)]
-    seen_from = tuple(tuple(window_feature(offset, f) for f in shared) for offset in OFFSETS)
     stem = split_proclitic(key)[1]
     trigger = TRIGGER_TYPE.get(key) or TRIGGER_TYPE.get(stem) or ""
-    return TokenFeatures(key, stem, ("bias", *own), seen_from, trigger)
+    return FormWords(key, stem, trigger), ("bias", *own), shared
+
+
+def describe_token(token: str) -> TokenFeatures:
+    """The features of one token form that do not depend on its neighbours, as strings."""
+    words, own, shared = form_features(token)
+    seen_from = tuple(tuple(window_feature(offset, f) for f in shared) for offset in OFFSETS)
+    return TokenFeatures(words.key, words.stem, own, seen_from, words.trigger)
 
 
 def window_feature(offset: int, feature: str) -> str:
     """The feature a word gets from a neighbour at `offset` that has `feature` itself."""
     return f"{offset}:{feature}"
+
+
+def window_parts(name: str) -> tuple[int, str] | None:
+    """(offset, feature) of a name `window_feature` made, None for any other name."""
+    offset, colon, feature = name.partition(":")
+    if colon and offset.lstrip("-").isdigit() and int(offset) in OFFSETS:
+        return int(offset), feature
+    return None
 
 
 # What the per-position features read of a form: its key, stem and trigger.
@@ -789,7 +803,9 @@ class FormTable:
     is room for, the table is emptied first: news vocabulary refills it quickly.
     """
 
-    def __init__(self, score: Callable[[str], tuple[FormWords, np.ndarray]], labels: int) -> None:
+    def __init__(
+        self, score: Callable[[list[str]], tuple[list[FormWords], np.ndarray]], labels: int
+    ) -> None:
         self._score = score
         self._index: dict[str, int] = {}
         self.words: list[FormWords] = []
@@ -807,16 +823,15 @@ class FormTable:
         if len(self._index) + len(new) > len(self.scores):
             self._clear(len(set(tokens)))
             new = dict.fromkeys(tokens)
-        for token in new:
-            self._add(token)
+        self._add(list(new))
         return [self._index[token] for token in tokens]
 
-    def _add(self, token: str) -> None:
-        words, scores = self._score(token)
-        row = len(self.words)
-        self._index[token] = row
-        self.words.append(words)
-        self.scores[row] = scores
+    def _add(self, tokens: list[str]) -> None:
+        words, scores = self._score(tokens)
+        first = len(self.words)
+        self._index.update(zip(tokens, range(first, first + len(tokens)), strict=True))
+        self.words += words
+        self.scores[first : first + len(tokens)] = scores
 
     def _clear(self, needed: int) -> None:
         self._index.clear()
@@ -848,7 +863,8 @@ class LinearChain:
         self._attributes = attributes
         self._state = state
         self._transitions = transitions
-        self.forms = FormTable(self._score_form, len(self.labels))
+        self._window_rows = self._index_windows()
+        self.forms = FormTable(self._score_forms, len(self.labels))
         self.dynamic_rows = [self._index_kind(kind) for kind in DYNAMIC_KINDS]
 
     @classmethod
@@ -890,17 +906,40 @@ class LinearChain:
         get = self._attributes.get
         return tuple(row for row in map(get, names) if row is not None) or NO_ROWS
 
-    def _weights(self, features: Iterable[str]) -> np.ndarray:
-        rows = [self._attributes[f] for f in features if f in self._attributes]
-        return self._state[rows].sum(axis=0)
+    def _index_windows(self) -> dict[str, list[tuple[int, int]]]:
+        """Per feature a neighbour may have, the (slot, row) of each window feature it makes."""
+        rows: dict[str, list[tuple[int, int]]] = {}
+        for name, row in self._attributes.items():
+            parts = window_parts(name)
+            if parts is not None:
+                offset, feature = parts
+                rows.setdefault(feature, []).append((OFFSETS.index(offset), row))
+        for found in rows.values():
+            found.sort()
+        return rows
 
-    def _score_form(self, token: str) -> tuple[FormWords, np.ndarray]:
-        """The form's words; its own score, then what it adds to a word seeing it at each offset."""
-        features = describe_token(token)
-        scores = np.stack(
-            [self._weights(features.own), *(self._weights(f) for f in features.seen_from)]
-        )
-        return FormWords(features.key, features.stem, features.trigger), scores
+    def _score_forms(self, tokens: list[str]) -> tuple[list[FormWords], np.ndarray]:
+        """Each form's words; its own score, then what it adds to a word seeing it at each offset.
+
+        One array sum for all the forms, each score summed in its features' order.
+        """
+        own_row, window_rows = self._attributes.get, self._window_rows.get
+        parts = 1 + len(OFFSETS)
+        words, scores, weights = [], [], []
+        for n, token in enumerate(tokens):
+            form, own, shared = form_features(token)
+            words.append(form)
+            for row in map(own_row, own):
+                if row is not None:
+                    scores.append(n * parts)
+                    weights.append(row)
+            for feature in shared:
+                for slot, row in window_rows(feature, ()):
+                    scores.append(n * parts + 1 + slot)
+                    weights.append(row)
+        summed = np.zeros((len(tokens) * parts, len(self.labels)))
+        np.add.at(summed, scores, self._state[weights])
+        return words, summed.reshape(len(tokens), parts, len(self.labels))
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[_Sentence], list[list[str]]]:
         """The prepared sentences of one document, and the best tag sequence of each."""
