@@ -503,6 +503,7 @@ class _Sentence(NamedTuple):
 
 
 NOTHING_ELSEWHERE: tuple[str, ...] = ()
+NO_COUNTS: Counter[str] = Counter()
 
 
 class _Document:
@@ -546,12 +547,12 @@ class _Document:
         return known
 
     def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> tuple[str, ...]:
-        forms = {key, stem}
+        forms = (key,) if stem == key else (key, stem)
         # Each form's counts include this occurrence once.
         seen_here = len(forms)
-        counts = {"seen": sum(self._seen[form] for form in forms)}
+        counts = {"seen": self._seen[key] + (self._seen[stem] if stem != key else 0)}
         for form in forms:
-            for item, count in self._evidence.get(form, {}).items():
+            for item, count in self._evidence.get(form, NO_COUNTS).items():
                 counts[item] = counts.get(item, 0) + count
         mine = {"seen", *own}
         return tuple(
@@ -929,14 +930,12 @@ class LinearChain:
         for n, token in enumerate(tokens):
             form, own, shared = form_features(token)
             words.append(form)
-            for row in map(own_row, own):
-                if row is not None:
-                    scores.append(n * parts)
-                    weights.append(row)
-            for feature in shared:
-                for slot, row in window_rows(feature, ()):
-                    scores.append(n * parts + 1 + slot)
-                    weights.append(row)
+            rows = [row for row in map(own_row, own) if row is not None]
+            scores += [n * parts] * len(rows)
+            weights += rows
+            seen = [found for feature in shared for found in window_rows(feature, ())]
+            scores += [n * parts + 1 + slot for slot, _row in seen]
+            weights += [row for _slot, row in seen]
         summed = np.zeros((len(tokens) * parts, len(self.labels)))
         np.add.at(summed, scores, self._state[weights])
         return words, summed.reshape(len(tokens), parts, len(self.labels))
