@@ -260,8 +260,13 @@ class Lexicon:
     def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
         """(start, end, types) of every listed name among the word keys, in order of start."""
         found = []
-        for start in range(len(keys)):
-            for length in range(1, self._reach(keys[start]) + 1):
+        reaches = self._reaches
+        for start, key in enumerate(keys):
+            reach = reaches.get(key)
+            if reach is None:
+                reach = self._reach(key)
+            # Most words start no listed name: nothing to try for them.
+            for length in range(1, reach + 1):
                 window = tuple(keys[start : start + length])
                 if len(window) < length:
                     break
@@ -503,7 +508,8 @@ class _Sentence(NamedTuple):
 
 
 NOTHING_ELSEWHERE: tuple[str, ...] = ()
-NO_COUNTS: Counter[str] = Counter()
+SEEN_ELSEWHERE = ("seen",)
+NO_COUNTS: dict[str, int] = {}
 
 
 class _Document:
@@ -521,10 +527,12 @@ class _Document:
         # An occurrence counts once for its key and once for its stem when that differs.
         self._seen = Counter(keys)
         self._seen.update([stem for key, stem in zip(keys, stems, strict=True) if stem != key])
-        self._evidence: dict[str, Counter[str]] = {}
+        self._evidence: dict[str, dict[str, int]] = {}
         for i in [i for i, items in enumerate(evidence) if items]:
             for form in {keys[i], stems[i]}:
-                self._evidence.setdefault(form, Counter()).update(evidence[i])
+                counts = self._evidence.setdefault(form, {})
+                for item in evidence[i]:
+                    counts[item] = counts.get(item, 0) + 1
         self._known: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
         seen = self._seen
         found = [
@@ -554,9 +562,11 @@ class _Document:
         for form in forms:
             for item, count in self._evidence.get(form, NO_COUNTS).items():
                 counts[item] = counts.get(item, 0) + count
+        if len(counts) == 1:  # repeated, and no other occurrence has evidence: most cases
+            return SEEN_ELSEWHERE if counts["seen"] > seen_here else NOTHING_ELSEWHERE
         mine = {"seen", *own}
         return tuple(
-            item for item, count in counts.items() if count > (seen_here if item in mine else 0)
+            [item for item, count in counts.items() if count > (seen_here if item in mine else 0)]
         )
 
 
@@ -776,9 +786,9 @@ class EntityTagger:
         tags = self.tag_document([TOKEN_RE.findall(text, start, end) for start, end in spans])
         found: list[Entity] = []
         for (start, end), sentence_tags in zip(spans, tags, strict=True):
-            named = list(_tag_spans(sentence_tags))
-            if not named:
+            if sentence_tags.count("O") == len(sentence_tags):
                 continue  # most sentences: their token offsets are never needed
+            named = list(_tag_spans(sentence_tags))
             # Offsets are into the whole text: the sentences were matched in place.
             offsets = [match.span() for match in TOKEN_RE.finditer(text, start, end)]
             for first, last, kind in named:
@@ -995,9 +1005,8 @@ class LinearChain:
                 get = cache.get
                 # Most `what`s have no weight (bigrams the model never kept): skip them first.
                 weighted = [(i, weights) for i, what in fired if (weights := get(what, NO_ROWS))]
-                for i, weights in weighted:
-                    positions.extend([first + i] * len(weights))
-                    rows.extend(weights)
+                positions += [first + i for i, weights in weighted for _row in weights]
+                rows += [row for _i, weights in weighted for row in weights]
             first += size
         if positions:
             np.add.at(scores, positions, self._state[rows])
