@@ -1033,29 +1033,33 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
     if not emissions:
         return []
     lengths = [len(e) for e in emissions]
-    longest, labels = max(lengths), transitions.shape[0]
-    padded = np.zeros((len(emissions), longest, labels))
+    count, longest, labels = len(emissions), max(lengths), transitions.shape[0]
+    # Position first, so that each step reads and writes whole contiguous blocks.
+    padded = np.zeros((longest, count, labels))
     for n, scores in enumerate(emissions):
-        padded[n, : len(scores)] = scores
+        padded[: len(scores), n] = scores
     ending: dict[int, list[int]] = {}
     for n, length in enumerate(lengths):
         ending.setdefault(length - 1, []).append(n)
-    back = np.zeros((longest, len(emissions), labels), dtype=np.intp)
-    final = np.zeros((len(emissions), labels))
-    score = padded[:, 0]
+    back = np.zeros((longest, count, labels), dtype=np.intp)
+    final = np.zeros((count, labels))
+    score = padded[0].copy()
+    candidates = np.empty((count, labels, labels))
     for i in range(longest):
         if i:
-            candidates = score[:, :, None] + transitions
-            back[i] = candidates.argmax(axis=1)
-            score = candidates.max(axis=1) + padded[:, i]
+            np.add(score[:, :, None], transitions, out=candidates)
+            candidates.argmax(axis=1, out=back[i])
+            candidates.max(axis=1, out=score)
+            score += padded[i]
         if i in ending:
             final[ending[i]] = score[ending[i]]
     # Back from each sequence's own end, all sequences a step at a time.
-    best = np.zeros((len(emissions), longest), dtype=np.intp)
-    last, ends = final.argmax(axis=1), np.array(lengths) - 1
-    label, every = last, np.arange(len(emissions))
+    best = np.zeros((count, longest), dtype=np.intp)
+    last, every = final.argmax(axis=1), np.arange(count)
+    label = last.copy()
     for i in range(longest - 1, -1, -1):
-        label = np.where(ends == i, last, label)
+        if i in ending:
+            label[ending[i]] = last[ending[i]]
         best[:, i] = label
         label = back[i, every, label]
     return [best[n, :length].tolist() for n, length in enumerate(lengths)]
