@@ -7,6 +7,14 @@ unlabelled news, gazetteer membership and trigger words, over a window of two
 tokens either side. Entities come back with offsets into the display text and a
 canonical form: clitics stripped (`بحلب` -> `حلب`) and a later short mention of a
 person merged with the full name (`لافروف` -> `سيرجي لافروف`).
+
+Features are defined once, as strings, and read two ways: training and crfsuite
+get the strings (`document_features`); the tagger sums their weights from tables.
+A word-level feature goes in `_word_features` (and is seen by the neighbours when
+its prefix is in NEIGHBOUR_PREFIXES): the tagger's per-form table picks it up. A
+feature that depends on the position or the document is a `DynamicKind` in
+DYNAMIC_KINDS: where it fires and what it is named; the tagger caches its weights
+per `what`, or indexes the model's features of that kind when it gives `parse`.
 """
 
 from __future__ import annotations
@@ -579,7 +587,12 @@ Found = list[tuple[int, Hashable]]
 
 def _edges(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
     """The first and last tokens see past the sentence's ends."""
-    size = len(sentence.looked_up)
+    return _edges_of_size(len(sentence.looked_up))
+
+
+# Sentence lengths seen in news: a few hundred at most.
+@lru_cache(maxsize=1024)
+def _edges_of_size(size: int) -> Found:
     near_an_end = sorted({*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)})
     return [(i, tuple(o for o in OFFSETS if not 0 <= i + o < size)) for i in near_an_end]
 
