@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import re
 import struct
+import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -889,6 +890,8 @@ class LinearChain:
         self._transitions = transitions
         self._window_rows = self._index_windows()
         self.forms = FormTable(self._score_forms, len(self.labels))
+        # The tables change as documents come: one document at a time fills them.
+        self._lock = threading.Lock()
         self.dynamic_rows = [self._index_kind(kind) for kind in DYNAMIC_KINDS]
 
     @classmethod
@@ -965,6 +968,10 @@ class LinearChain:
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[_Sentence], list[list[str]]]:
         """The prepared sentences of one document, and the best tag sequence of each."""
+        with self._lock:
+            return self._tag(sentences)
+
+    def _tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[_Sentence], list[list[str]]]:
         # One look-up for the whole document: the table may be emptied to make room.
         rows = self.forms.rows([token for tokens in sentences for token in tokens])
         lengths = [len(tokens) for tokens in sentences]

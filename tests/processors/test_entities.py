@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,18 @@ def test_small_tables_empty_themselves_and_change_no_tag(
     largest = max(len(set(TOKEN_RE.findall(a["display_text"]))) for a in tagged_articles)
     assert 50 < len(small._chain.forms) <= largest
     assert len(small._chain.dynamic_rows[0]) <= 3 + 8  # edges: the bound plus one document
+
+
+def test_threads_sharing_a_tagger_get_their_own_tags(
+    monkeypatch: pytest.MonkeyPatch, tagged_articles: list[dict[str, Any]]
+) -> None:
+    # Given one tagger whose small tables are emptied by nearly every article
+    monkeypatch.setattr(entities_module, "FORM_TABLE_SIZE", 500)
+    shared = EntityTagger()
+    # When four threads tag the articles at once
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda a: assert_tags_as_before(shared, [a]), tagged_articles * 2))
+    # Then each got the tags the article had (a failed assertion is raised by list())
 
 
 def test_the_fast_decoder_agrees_with_crfsuite_on_real_articles(
