@@ -543,6 +543,7 @@ class _Document:
                 for item in evidence[i]:
                     counts[item] = counts.get(item, 0) + 1
         self._known: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
+        self._plain: dict[str, tuple[str, ...]] = {}
         seen = self._seen
         found = [
             NOTHING_ELSEWHERE  # the only occurrence: most words of an article
@@ -558,6 +559,11 @@ class _Document:
 
     def _elsewhere(self, key: str, stem: str, own: frozenset[str]) -> tuple[str, ...]:
         """What the other occurrences of a repeated word say, once per kind of occurrence."""
+        if not own:  # most occurrences: the stem follows from the key
+            known = self._plain.get(key)
+            if known is None:
+                known = self._plain[key] = self._count_elsewhere(key, stem, own)
+            return known
         known = self._known.get((key, stem, own))
         if known is None:
             known = self._known[key, stem, own] = self._count_elsewhere(key, stem, own)
@@ -580,10 +586,15 @@ class _Document:
 
 
 # Features that depend on a token's place in its sentence or document. Each kind
-# finds (position, what) pairs in a sentence and names a `what` as feature strings;
-# training joins the names, the tagger looks a `what` up once and caches its weights.
-# A position's features come in the order of DYNAMIC_KINDS, then the order found.
-Found = list[tuple[int, Hashable]]
+# finds where it fires in a sentence and what fires there, and names a `what` as
+# feature strings; training joins the names, the tagger looks a `what` up once and
+# caches its weights. A position's features come in the order of DYNAMIC_KINDS,
+# then the order found.
+class Found(NamedTuple):
+    """Where a kind of feature fires in a sentence, and what fires at each of those places."""
+
+    positions: Sequence[int]
+    whats: Sequence[Hashable]
 
 
 def _edges(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
@@ -594,8 +605,10 @@ def _edges(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
 # Sentence lengths seen in news: a few hundred at most.
 @lru_cache(maxsize=1024)
 def _edges_of_size(size: int) -> Found:
-    near_an_end = sorted({*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)})
-    return [(i, tuple(o for o in OFFSETS if not 0 <= i + o < size)) for i in near_an_end]
+    near_an_end = tuple(sorted({*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)}))
+    return Found(
+        near_an_end, tuple(tuple(o for o in OFFSETS if not 0 <= i + o < size) for i in near_an_end)
+    )
 
 
 def edge_names(outside: tuple[int, ...]) -> tuple[str, ...]:
@@ -605,15 +618,18 @@ def edge_names(outside: tuple[int, ...]) -> tuple[str, ...]:
 def _gazetteer_windows(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
     """Gazetteer tags of a token (offset 0) and of the tokens in its window."""
     size = len(sentence.looked_up)
-    found: Found = []
+    positions: list[int] = []
+    whats: list[Hashable] = []
     for j, tags in sorted(sentence.gazetteer.items()):
         listed = tuple(tags)
-        found.append((j, (0, listed)))
+        positions.append(j)
+        whats.append((0, listed))
         for offset in OFFSETS:
             # Token i sees token j at i + offset.
             if 0 <= j - offset < size:
-                found.append((j - offset, (offset, listed)))
-    return found
+                positions.append(j - offset)
+                whats.append((offset, listed))
+    return Found(positions, whats)
 
 
 def gazetteer_names(seen: tuple[int, tuple[str, ...]]) -> tuple[str, ...]:
@@ -625,7 +641,7 @@ def gazetteer_names(seen: tuple[int, tuple[str, ...]]) -> tuple[str, ...]:
 
 def _bigrams(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
     keys = [features.key for features in sentence.looked_up]
-    return [(i, (keys[i - 1], keys[i])) for i in range(1, len(keys))]
+    return Found(range(1, len(keys)), list(zip(keys, keys[1:], strict=False)))
 
 
 BIGRAM = "bigram="
@@ -644,7 +660,8 @@ def bigram_pairs(name: str) -> list[tuple[str, str]]:
 
 
 def _elsewhere_in_document(sentence: _Sentence, elsewhere: Sequence[tuple[str, ...]]) -> Found:
-    return [(i, items) for i, items in enumerate(elsewhere) if items]
+    positions = [i for i, items in enumerate(elsewhere) if items]
+    return Found(positions, [elsewhere[i] for i in positions])
 
 
 def document_names(items: tuple[str, ...]) -> tuple[str, ...]:
@@ -676,7 +693,8 @@ def _dynamic_features(sentence: _Sentence, elsewhere: Sequence[tuple[str, ...]])
     """Per token, the features that depend on its neighbours or its document, named."""
     rows: list[list[str]] = [[] for _ in sentence.looked_up]
     for kind in DYNAMIC_KINDS:
-        for i, what in kind.find(sentence, elsewhere):
+        found = kind.find(sentence, elsewhere)
+        for i, what in zip(found.positions, found.whats, strict=True):
             rows[i] += kind.names(what)
     return rows
 
@@ -1019,12 +1037,15 @@ class LinearChain:
             for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
                 fired = kind.find(sentence, found)
                 if kind.parse is None:
-                    for _i, what in fired:
+                    for what in fired.whats:
                         if what not in cache:
                             cache[what] = self._rows(kind.names(what))
-                get = cache.get
                 # Most `what`s have no weight (bigrams the model never kept): skip them first.
-                weighted = [(i, weights) for i, what in fired if (weights := get(what, NO_ROWS))]
+                weighted = [
+                    (i, weights)
+                    for i, weights in zip(fired.positions, map(cache.get, fired.whats), strict=True)
+                    if weights
+                ]
                 positions += [first + i for i, weights in weighted for _row in weights]
                 rows += [row for _i, weights in weighted for row in weights]
             first += size
