@@ -7,7 +7,8 @@ and the tagger is loaded and warmed on one article outside the timing. Timed ove
 the same display texts, in turn, each pass over all articles:
 
 * camel-tools' simple_word_tokenize (the anchor: the least any Arabic text step does),
-* the tagger's features alone (tokenizing, word features, gazetteer, document features),
+* the features alone as strings, the way training and crfsuite see them (`document_parts`;
+  the tagger itself looks their weights up in tables and builds no strings per position),
 * the whole tagger, `EntityTagger.entities` with the sentences, as the enrich stage calls it,
 * the same model decoded by crfsuite from feature strings (the way the tagger used to work).
 

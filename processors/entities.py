@@ -7,6 +7,14 @@ unlabelled news, gazetteer membership and trigger words, over a window of two
 tokens either side. Entities come back with offsets into the display text and a
 canonical form: clitics stripped (`بحلب` -> `حلب`) and a later short mention of a
 person merged with the full name (`لافروف` -> `سيرجي لافروف`).
+
+Features are defined once, as strings, and read two ways: training and crfsuite
+get the strings (`document_features`); the tagger sums their weights from tables.
+A word-level feature goes in `_word_features` (and is seen by the neighbours when
+its prefix is in NEIGHBOUR_PREFIXES): the tagger's per-form table picks it up. A
+feature that depends on the position or the document is a `DynamicKind` in
+DYNAMIC_KINDS: where it fires and what it is named; the tagger caches its weights
+per `what`, or indexes the model's features of that kind when it gives `parse`.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ from __future__ import annotations
 import gzip
 import re
 import struct
+import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pycrfsuite
@@ -259,8 +269,13 @@ class Lexicon:
     def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
         """(start, end, types) of every listed name among the word keys, in order of start."""
         found = []
-        for start in range(len(keys)):
-            for length in range(1, self._reach(keys[start]) + 1):
+        reaches = self._reaches
+        for start, key in enumerate(keys):
+            reach = reaches.get(key)
+            if reach is None:
+                reach = self._reach(key)
+            # Most words start no listed name: nothing to try for them.
+            for length in range(1, reach + 1):
                 window = tuple(keys[start : start + length])
                 if len(window) < length:
                     break
@@ -273,14 +288,14 @@ class Lexicon:
 
     def gazetteer_tags(
         self, keys: Sequence[str], matches: list[tuple[int, int, frozenset[str]]] | None = None
-    ) -> list[list[str]]:
-        """Per token, B-/I- gazetteer tags of every listed name covering it."""
-        tags: list[list[str]] = [[] for _ in keys]
+    ) -> dict[int, list[str]]:
+        """By token position, B-/I- gazetteer tags of every listed name covering it (if any)."""
+        tags: dict[int, list[str]] = {}
         for start, end, kinds in self.matches(keys) if matches is None else matches:
             for kind in kinds:
-                tags[start].append(f"B-{kind}")
+                tags.setdefault(start, []).append(f"B-{kind}")
                 for inside in range(start + 1, end):
-                    tags[inside].append(f"I-{kind}")
+                    tags.setdefault(inside, []).append(f"I-{kind}")
         return tags
 
     def is_curated_place(self, keys: Sequence[str]) -> bool:
@@ -341,9 +356,8 @@ def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -
         entries.setdefault(keys, set()).add(kind)
 
 
-@lru_cache(maxsize=WORD_KEY_CACHE)
 def _word_features(key: str, shape: str) -> tuple[str, ...]:
-    """Features of one word on its own; cached, news repeats its words."""
+    """Features of one word on its own (looked up once per form, see `token_features`)."""
     lexicon = load_lexicon()
     clitic, stem = split_proclitic(key)
     features = [
@@ -413,6 +427,15 @@ OFFSETS = tuple(offset for offset in range(-WINDOW, WINDOW + 1) if offset)
 NAME_LINKS = frozenset(("بن", "ابن", "بنت"))
 
 
+class FormWords(NamedTuple):
+    """What the per-position features need to know of a token form: its key, stem, trigger."""
+
+    key: str
+    stem: str
+    # The type of name this word announces (وزير: PERS), or "".
+    trigger: str
+
+
 class TokenFeatures(NamedTuple):
     """What one token form contributes, looked up once per form.
 
@@ -428,23 +451,47 @@ class TokenFeatures(NamedTuple):
     trigger: str
 
 
-@lru_cache(maxsize=WORD_KEY_CACHE)
-def token_features(token: str) -> TokenFeatures:
-    """The features of one token form that do not depend on its neighbours."""
+def form_features(token: str) -> tuple[FormWords, tuple[str, ...], list[str]]:
+    """A token form's words, its own features, and those of them its neighbours see (not cached)."""
     key, shape = word_key(token), _shape(token)
     own = _word_features(key, shape)
     shared = [f for f in own if f.startswith(NEIGHBOUR_PREFIXES)]
-    seen_from = tuple(tuple(f"{offset}:{f}" for f in shared) for offset in OFFSETS)
     stem = split_proclitic(key)[1]
     trigger = TRIGGER_TYPE.get(key) or TRIGGER_TYPE.get(stem) or ""
-    return TokenFeatures(key, stem, ("bias", *own), seen_from, trigger)
+    return FormWords(key, stem, trigger), ("bias", *own), shared
+
+
+def describe_token(token: str) -> TokenFeatures:
+    """The features of one token form that do not depend on its neighbours, as strings."""
+    words, own, shared = form_features(token)
+    seen_from = tuple(tuple(window_feature(offset, f) for f in shared) for offset in OFFSETS)
+    return TokenFeatures(words.key, words.stem, own, seen_from, words.trigger)
+
+
+def window_feature(offset: int, feature: str) -> str:
+    """The feature a word gets from a neighbour at `offset` that has `feature` itself."""
+    return f"{offset}:{feature}"
+
+
+def window_parts(name: str) -> tuple[int, str] | None:
+    """(offset, feature) of a name `window_feature` made, None for any other name."""
+    offset, colon, feature = name.partition(":")
+    if colon and offset.lstrip("-").isdigit() and int(offset) in OFFSETS:
+        return int(offset), feature
+    return None
+
+
+# What the per-position features read of a form: its key, stem and trigger.
+Form = FormWords | TokenFeatures
+# Training and the reference check look forms up here; the tagger keeps its own bounded table.
+token_features = lru_cache(maxsize=WORD_KEY_CACHE)(describe_token)
 
 
 NO_EVIDENCE: frozenset[str] = frozenset()
 
 
 def _occurrence_evidence(
-    looked_up: Sequence[TokenFeatures], matches: Sequence[tuple[int, int, frozenset[str]]]
+    looked_up: Sequence[Form], matches: Sequence[tuple[int, int, frozenset[str]]]
 ) -> list[frozenset[str]]:
     """Per token, what this occurrence says about the type of name it is."""
     found: dict[int, set[str]] = {}
@@ -463,86 +510,200 @@ def _occurrence_evidence(
 
 
 class _Sentence(NamedTuple):
-    looked_up: list[TokenFeatures]
+    looked_up: Sequence[Form]
     matches: list[tuple[int, int, frozenset[str]]]
-    gazetteer: list[list[str]]
+    gazetteer: dict[int, list[str]]
     evidence: list[frozenset[str]]
+
+
+NOTHING_ELSEWHERE: tuple[str, ...] = ()
+SEEN_ELSEWHERE = ("seen",)
+NO_COUNTS: dict[str, int] = {}
 
 
 class _Document:
     """The evidence of every occurrence of every word form in one document.
 
-    `elsewhere[n][i]` are the document features of token i of sentence n: the
-    evidence the other occurrences of the same word give.
+    `elsewhere[n][i]` are the document items of token i of sentence n: the
+    evidence the other occurrences of the same word give (named by `document_names`).
     """
 
     def __init__(self, sentences: Sequence[_Sentence]) -> None:
-        occurrences = [
-            [
-                (features.key, features.stem, evidence)
-                for features, evidence in zip(sentence.looked_up, sentence.evidence, strict=True)
-            ]
-            for sentence in sentences
+        forms = [form for sentence in sentences for form in sentence.looked_up]
+        keys = [form.key for form in forms]
+        stems = [form.stem for form in forms]
+        evidence = [items for sentence in sentences for items in sentence.evidence]
+        # An occurrence counts once for its key and once for its stem when that differs.
+        self._seen = Counter(keys)
+        self._seen.update([stem for key, stem in zip(keys, stems, strict=True) if stem != key])
+        self._evidence: dict[str, dict[str, int]] = {}
+        for i in [i for i, items in enumerate(evidence) if items]:
+            for form in {keys[i], stems[i]}:
+                counts = self._evidence.setdefault(form, {})
+                for item in evidence[i]:
+                    counts[item] = counts.get(item, 0) + 1
+        self._known: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
+        self._plain: dict[str, tuple[str, ...]] = {}
+        seen = self._seen
+        found = [
+            NOTHING_ELSEWHERE  # the only occurrence: most words of an article
+            if seen[key] == 1 and seen[stem] == 1
+            else self._elsewhere(key, stem, items)
+            for key, stem, items in zip(keys, stems, evidence, strict=True)
         ]
-        counted = Counter(item for sentence in occurrences for item in sentence)
-        self._found: dict[str, dict[str, int]] = {}
-        for (key, stem, evidence), times in counted.items():
-            for form in {key, stem}:
-                counts = self._found.setdefault(form, {})
-                counts["seen"] = counts.get("seen", 0) + times
-                for item in evidence:
-                    counts[item] = counts.get(item, 0) + times
-        features = {item: self._count_elsewhere(*item) for item in counted}
-        self.elsewhere = [[features[item] for item in sentence] for sentence in occurrences]
+        ends = accumulate(len(sentence.looked_up) for sentence in sentences)
+        self.elsewhere = [
+            found[end - len(sentence.looked_up) : end]
+            for sentence, end in zip(sentences, ends, strict=True)
+        ]
 
-    def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> list[str]:
-        if self._found[key]["seen"] == 1 and self._found[stem]["seen"] == 1:
-            return []  # the only occurrence: most words of an article
-        forms = {key, stem}
+    def _elsewhere(self, key: str, stem: str, own: frozenset[str]) -> tuple[str, ...]:
+        """What the other occurrences of a repeated word say, once per kind of occurrence."""
+        if not own:  # most occurrences: the stem follows from the key
+            known = self._plain.get(key)
+            if known is None:
+                known = self._plain[key] = self._count_elsewhere(key, stem, own)
+            return known
+        known = self._known.get((key, stem, own))
+        if known is None:
+            known = self._known[key, stem, own] = self._count_elsewhere(key, stem, own)
+        return known
+
+    def _count_elsewhere(self, key: str, stem: str, own: frozenset[str]) -> tuple[str, ...]:
+        forms = (key,) if stem == key else (key, stem)
         # Each form's counts include this occurrence once.
         seen_here = len(forms)
-        counts: dict[str, int] = {}
+        counts = {"seen": self._seen[key] + (self._seen[stem] if stem != key else 0)}
         for form in forms:
-            for item, count in self._found.get(form, {}).items():
+            for item, count in self._evidence.get(form, NO_COUNTS).items():
                 counts[item] = counts.get(item, 0) + count
+        if len(counts) == 1:  # repeated, and no other occurrence has evidence: most cases
+            return SEEN_ELSEWHERE if counts["seen"] > seen_here else NOTHING_ELSEWHERE
         mine = {"seen", *own}
-        return [
-            f"d:{item}"
-            for item, count in counts.items()
-            if count > (seen_here if item in mine else 0)
-        ]
+        return tuple(
+            [item for item, count in counts.items() if count > (seen_here if item in mine else 0)]
+        )
 
 
-EDGES = {offset: f"{offset}:edge" for offset in OFFSETS}
+# Features that depend on a token's place in its sentence or document. Each kind
+# finds where it fires in a sentence and what fires there, and names a `what` as
+# feature strings; training joins the names, the tagger looks a `what` up once and
+# caches its weights. A position's features come in the order of DYNAMIC_KINDS,
+# then the order found.
+class Found(NamedTuple):
+    """Where a kind of feature fires in a sentence, and what fires at each of those places."""
+
+    positions: Sequence[int]
+    whats: Sequence[Hashable]
 
 
-def _dynamic_features(sentence: _Sentence, elsewhere: list[list[str]]) -> list[list[str]]:
-    """Per token, the features that depend on its neighbours or its document."""
-    looked_up, gazetteer = sentence.looked_up, sentence.gazetteer
-    size = len(looked_up)
-    rows: list[list[str]] = [[] for _ in range(size)]
-    for i in {*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)}:
-        rows[i] += [EDGES[offset] for offset in OFFSETS if not 0 <= i + offset < size]
-    for j, tags in enumerate(gazetteer):
-        if not tags:
-            continue
-        rows[j] += [f"g={tag}" for tag in tags]
+def _edges(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
+    """The first and last tokens see past the sentence's ends."""
+    return _edges_of_size(len(sentence.looked_up))
+
+
+# Sentence lengths seen in news: a few hundred at most.
+@lru_cache(maxsize=1024)
+def _edges_of_size(size: int) -> Found:
+    near_an_end = tuple(sorted({*range(min(WINDOW, size)), *range(max(size - WINDOW, 0), size)}))
+    return Found(
+        near_an_end, tuple(tuple(o for o in OFFSETS if not 0 <= i + o < size) for i in near_an_end)
+    )
+
+
+def edge_names(outside: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"{offset}:edge" for offset in outside)
+
+
+def _gazetteer_windows(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
+    """Gazetteer tags of a token (offset 0) and of the tokens in its window."""
+    size = len(sentence.looked_up)
+    positions: list[int] = []
+    whats: list[Hashable] = []
+    for j, tags in sorted(sentence.gazetteer.items()):
+        listed = tuple(tags)
+        positions.append(j)
+        whats.append((0, listed))
         for offset in OFFSETS:
             # Token i sees token j at i + offset.
             if 0 <= j - offset < size:
-                rows[j - offset] += [f"{offset}:g={tag}" for tag in tags]
-    for i in range(1, size):
-        rows[i].append(f"bigram={looked_up[i - 1].key}|{looked_up[i].key}")
-    for row, document in zip(rows, elsewhere, strict=True):
-        row += document
+                positions.append(j - offset)
+                whats.append((offset, listed))
+    return Found(positions, whats)
+
+
+def gazetteer_names(seen: tuple[int, tuple[str, ...]]) -> tuple[str, ...]:
+    offset, tags = seen
+    if offset == 0:
+        return tuple(f"g={tag}" for tag in tags)
+    return tuple(window_feature(offset, f"g={tag}") for tag in tags)
+
+
+def _bigrams(sentence: _Sentence, _elsewhere: Sequence[tuple[str, ...]]) -> Found:
+    keys = [features.key for features in sentence.looked_up]
+    return Found(range(1, len(keys)), list(zip(keys, keys[1:], strict=False)))
+
+
+BIGRAM = "bigram="
+
+
+def bigram_names(pair: tuple[str, str]) -> tuple[str, ...]:
+    return (f"{BIGRAM}{pair[0]}|{pair[1]}",)
+
+
+def bigram_pairs(name: str) -> list[tuple[str, str]]:
+    """The pairs whose bigram feature is `name`: split at each "|", a key may be one."""
+    if not name.startswith(BIGRAM):
+        return []
+    pair = name[len(BIGRAM) :]
+    return [(pair[:at], pair[at + 1 :]) for at, char in enumerate(pair) if char == "|"]
+
+
+def _elsewhere_in_document(sentence: _Sentence, elsewhere: Sequence[tuple[str, ...]]) -> Found:
+    positions = [i for i, items in enumerate(elsewhere) if items]
+    return Found(positions, [elsewhere[i] for i in positions])
+
+
+def document_names(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"d:{item}" for item in items)
+
+
+class DynamicKind(NamedTuple):
+    """One kind of per-position feature: where it fires, and the names of what fires.
+
+    A kind with more `what`s than a cache holds (bigrams) gives `parse`: every
+    `what` whose names include a feature name. The tagger then indexes the
+    model's own features of that kind once, and a `what` not in it has no weight.
+    """
+
+    find: Callable[[_Sentence, Sequence[tuple[str, ...]]], Found]
+    names: Callable[[Any], tuple[str, ...]]
+    parse: Callable[[str], Iterable[Hashable]] | None = None
+
+
+DYNAMIC_KINDS = (
+    DynamicKind(_edges, edge_names),
+    DynamicKind(_gazetteer_windows, gazetteer_names),
+    DynamicKind(_bigrams, bigram_names, bigram_pairs),
+    DynamicKind(_elsewhere_in_document, document_names),
+)
+
+
+def _dynamic_features(sentence: _Sentence, elsewhere: Sequence[tuple[str, ...]]) -> list[list[str]]:
+    """Per token, the features that depend on its neighbours or its document, named."""
+    rows: list[list[str]] = [[] for _ in sentence.looked_up]
+    for kind in DYNAMIC_KINDS:
+        found = kind.find(sentence, elsewhere)
+        for i, what in zip(found.positions, found.whats, strict=True):
+            rows[i] += kind.names(what)
     return rows
 
 
-def _prepare(sentences: Sequence[Sequence[str]]) -> list[_Sentence]:
+def _prepare(sentences: Sequence[Sequence[Form]]) -> list[_Sentence]:
+    """Each sentence's forms with its listed names and the evidence of each occurrence."""
     lexicon = load_lexicon()
     prepared = []
-    for tokens in sentences:
-        looked_up = [token_features(token) for token in tokens]
+    for looked_up in sentences:
         keys = [features.key for features in looked_up]
         matches = lexicon.matches(keys)
         gazetteer = lexicon.gazetteer_tags(keys, matches)
@@ -561,14 +722,15 @@ class SentenceParts(NamedTuple):
 
 
 def document_parts(sentences: Sequence[Sequence[str]]) -> list[SentenceParts]:
-    """What the tagger scores: each sentence's tokens with their features, looked up."""
-    prepared = _prepare(sentences)
+    """Each sentence's tokens with their features as strings: training's and crfsuite's view."""
+    looked_up = [[token_features(token) for token in tokens] for tokens in sentences]
+    prepared = _prepare(looked_up)
     elsewhere = _Document(prepared).elsewhere
     return [
-        SentenceParts(
-            tokens, sentence.looked_up, _dynamic_features(sentence, found), sentence.matches
+        SentenceParts(tokens, features, _dynamic_features(sentence, found), sentence.matches)
+        for tokens, features, sentence, found in zip(
+            sentences, looked_up, prepared, elsewhere, strict=True
         )
-        for tokens, sentence, found in zip(sentences, prepared, elsewhere, strict=True)
     ]
 
 
@@ -607,11 +769,12 @@ class Entity:
 class EntityTagger:
     """Tags entities in display text with the shipped CRF model.
 
-    Built once per process: the model's weights are read into arrays and each
-    token form's share of the scores is cached, so tagging is a few array sums
-    and a Viterbi pass per document. A missing or unreadable model file raises
-    OSError at construction, so a stage fails at start-up rather than on its
-    first article.
+    Built once per process: the model's weights are read into arrays, and each
+    token form's share of the scores (its own and what it gives its neighbours)
+    and each per-position feature's weights are cached in bounded tables, so
+    tagging is a few table look-ups, array sums and a Viterbi pass per document.
+    A missing or unreadable model file raises OSError at construction, so a
+    stage fails at start-up rather than on its first article.
     """
 
     def __init__(self, model_path: str | None = None) -> None:
@@ -633,12 +796,12 @@ class EntityTagger:
         self, sentences: Sequence[Sequence[str]], place_rule: bool = True
     ) -> list[list[str]]:
         """IOB2 tags for each sentence of one document (without the place rule: the model's)."""
-        document = document_parts(sentences)
-        tagged = self._chain.tag(document)
+        prepared, tagged = self._chain.tag(sentences)
         if not place_rule:
             return tagged
         return [
-            places_in_context(parts, tags) for parts, tags in zip(document, tagged, strict=True)
+            places_in_context([f.key for f in sentence.looked_up], sentence.matches, tags)
+            for sentence, tags in zip(prepared, tagged, strict=True)
         ]
 
     def reference_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -652,17 +815,72 @@ class EntityTagger:
     ) -> list[Entity]:
         """Entities of `text`, tagged sentence by sentence, with canonical names."""
         spans = sentences or [(0, len(text))]
-        tokens = [
-            [(m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(text, start, end)]
-            for start, end in spans
-        ]
-        tags = self.tag_document([[t for t, _s, _e in sentence] for sentence in tokens])
+        tags = self.tag_document([TOKEN_RE.findall(text, start, end) for start, end in spans])
         found: list[Entity] = []
-        for sentence, sentence_tags in zip(tokens, tags, strict=True):
-            for first, last, kind in _tag_spans(sentence_tags):
-                # Offsets are into the whole text: the sentences were matched in place.
-                found.append(_entity(text, sentence[first][1], sentence[last - 1][2], kind))
+        for (start, end), sentence_tags in zip(spans, tags, strict=True):
+            if sentence_tags.count("O") == len(sentence_tags):
+                continue  # most sentences: their token offsets are never needed
+            named = list(_tag_spans(sentence_tags))
+            # Offsets are into the whole text: the sentences were matched in place.
+            offsets = [match.span() for match in TOKEN_RE.finditer(text, start, end)]
+            for first, last, kind in named:
+                found.append(_entity(text, offsets[first][0], offsets[last - 1][1], kind))
         return merge_mentions(found)
+
+
+# Token forms whose scores the tagger keeps: a few days of news vocabulary. Each
+# takes 5 x 9 float64 scores (360 bytes) plus its key, stem and index entry.
+FORM_TABLE_SIZE = 100_000
+# Per-position features whose weight rows the tagger keeps, per kind (emptied between
+# documents once reached): the kinds cached (edges, gazetteer windows, document
+# evidence) have a few hundred at most.
+DYNAMIC_CACHE = 10_000
+NO_ROWS: tuple[int, ...] = ()
+
+
+class FormTable:
+    """Per token form: its FormWords and its score rows, in one table of bounded size.
+
+    Row 0 of a form's scores is its own, row 1 + slot what it gives a word that
+    sees it at OFFSETS[slot]. When a document brings more new forms than there
+    is room for, the table is emptied first: news vocabulary refills it quickly.
+    """
+
+    def __init__(
+        self, score: Callable[[list[str]], tuple[list[FormWords], np.ndarray]], labels: int
+    ) -> None:
+        self._score = score
+        self._index: dict[str, int] = {}
+        self.words: list[FormWords] = []
+        self.scores = np.zeros((FORM_TABLE_SIZE, 1 + len(OFFSETS), labels))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def rows(self, tokens: Sequence[str]) -> list[int]:
+        """The table rows of `tokens`, adding the forms not yet in it."""
+        rows = list(map(self._index.get, tokens))
+        if None not in rows:
+            return rows  # type: ignore[return-value]
+        new = dict.fromkeys(t for t, row in zip(tokens, rows, strict=True) if row is None)
+        if len(self._index) + len(new) > len(self.scores):
+            self._clear(len(set(tokens)))
+            new = dict.fromkeys(tokens)
+        self._add(list(new))
+        return [self._index[token] for token in tokens]
+
+    def _add(self, tokens: list[str]) -> None:
+        words, scores = self._score(tokens)
+        first = len(self.words)
+        self._index.update(zip(tokens, range(first, first + len(tokens)), strict=True))
+        self.words += words
+        self.scores[first : first + len(tokens)] = scores
+
+    def _clear(self, needed: int) -> None:
+        self._index.clear()
+        self.words.clear()
+        if needed > len(self.scores):  # one document larger than the table: make room
+            self.scores = np.zeros((needed, *self.scores.shape[1:]))
 
 
 class LinearChain:
@@ -671,8 +889,10 @@ class LinearChain:
     crfsuite scores a tag sequence as the sum of the weights of (feature, tag)
     pairs and of (tag, next tag) transitions, with nothing for the start or end.
     Most features depend on the token form alone, so the sum of their weights is
-    cached per form (a bounded cache), and only the features that depend on
-    neighbours or the document are looked up per position.
+    kept per form in a FormTable, both at the form's own position and as seen
+    from each offset of the window. The features that depend on the position
+    (DYNAMIC_KINDS) are looked up once per kind and `what`, never built as
+    strings again. The sums are made in crfsuite's feature order per position.
     """
 
     def __init__(
@@ -686,7 +906,11 @@ class LinearChain:
         self._attributes = attributes
         self._state = state
         self._transitions = transitions
-        self._token_scores = lru_cache(maxsize=WORD_KEY_CACHE)(self._score_token)
+        self._window_rows = self._index_windows()
+        self.forms = FormTable(self._score_forms, len(self.labels))
+        # The tables change as documents come: one document at a time fills them.
+        self._lock = threading.Lock()
+        self.dynamic_rows = [self._index_kind(kind) for kind in DYNAMIC_KINDS]
 
     @classmethod
     def from_model(cls, tagger: pycrfsuite.Tagger, model: bytes) -> LinearChain:
@@ -713,44 +937,120 @@ class LinearChain:
         state[rows, columns] = weights
         return cls(labels, attributes, state, transitions)
 
-    def _weights(self, features: Iterable[str]) -> np.ndarray:
-        rows = [self._attributes[f] for f in features if f in self._attributes]
-        return self._state[rows].sum(axis=0)
+    def _index_kind(self, kind: DynamicKind) -> dict[Hashable, tuple[int, ...]]:
+        """The weight rows of every `what` of a kind with `parse`; empty (a cache) for the rest."""
+        if kind.parse is None:
+            return {}
+        return {
+            what: self._rows(kind.names(what))
+            for name in self._attributes
+            for what in kind.parse(name)
+        }
 
-    def _score_token(self, token: str) -> np.ndarray:
-        """Rows: the form's own score, then what it adds to a word seeing it at each offset."""
-        features = token_features(token)
-        return np.stack(
-            [self._weights(features.own), *(self._weights(f) for f in features.seen_from)]
-        )
-
-    def emissions(self, tokens: Sequence[str], dynamic: list[list[str]]) -> np.ndarray:
-        """Per token and tag, the summed weights of the token's features."""
-        cached = np.stack([self._token_scores(t) for t in tokens])
-        size = len(tokens)
-        scores = cached[:, 0].copy()
-        for slot, offset in enumerate(OFFSETS, start=1):
-            if offset > 0:
-                scores[: size - offset] += cached[offset:, slot]
-            else:
-                scores[-offset:] += cached[: size + offset, slot]
+    def _rows(self, names: Iterable[str]) -> tuple[int, ...]:
         get = self._attributes.get
-        found = [
-            (i, row)
-            for i, features in enumerate(dynamic)
-            for row in map(get, features)
-            if row is not None
-        ]
-        if found:
-            positions, rows = zip(*found, strict=True)
-            np.add.at(scores, list(positions), self._state[list(rows)])
+        return tuple(row for row in map(get, names) if row is not None) or NO_ROWS
+
+    def _index_windows(self) -> dict[str, list[tuple[int, int]]]:
+        """Per feature a neighbour may have, the (slot, row) of each window feature it makes."""
+        rows: dict[str, list[tuple[int, int]]] = {}
+        for name, row in self._attributes.items():
+            parts = window_parts(name)
+            if parts is not None:
+                offset, feature = parts
+                rows.setdefault(feature, []).append((OFFSETS.index(offset), row))
+        for found in rows.values():
+            found.sort()
+        return rows
+
+    def _score_forms(self, tokens: list[str]) -> tuple[list[FormWords], np.ndarray]:
+        """Each form's words; its own score, then what it adds to a word seeing it at each offset.
+
+        One array sum for all the forms, each score summed in its features' order.
+        """
+        own_row, window_rows = self._attributes.get, self._window_rows.get
+        parts = 1 + len(OFFSETS)
+        words, scores, weights = [], [], []
+        for n, token in enumerate(tokens):
+            form, own, shared = form_features(token)
+            words.append(form)
+            rows = [row for row in map(own_row, own) if row is not None]
+            scores += [n * parts] * len(rows)
+            weights += rows
+            seen = [found for feature in shared for found in window_rows(feature, ())]
+            scores += [n * parts + 1 + slot for slot, _row in seen]
+            weights += [row for _slot, row in seen]
+        summed = np.zeros((len(tokens) * parts, len(self.labels)))
+        np.add.at(summed, scores, self._state[weights])
+        return words, summed.reshape(len(tokens), parts, len(self.labels))
+
+    def tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[_Sentence], list[list[str]]]:
+        """The prepared sentences of one document, and the best tag sequence of each."""
+        with self._lock:
+            return self._tag(sentences)
+
+    def _tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[_Sentence], list[list[str]]]:
+        # One look-up for the whole document: the table may be emptied to make room.
+        rows = self.forms.rows([token for tokens in sentences for token in tokens])
+        lengths = [len(tokens) for tokens in sentences]
+        ends = list(accumulate(lengths))
+        words = self.forms.words
+        forms = [words[row] for row in rows]
+        prepared = _prepare(
+            [forms[end - size : end] for size, end in zip(lengths, ends, strict=True)]
+        )
+        scores = self._form_scores(rows, lengths)
+        self._add_dynamic(scores, prepared, lengths)
+        emissions = [scores[end - size : end] for size, end in zip(lengths, ends, strict=True)]
+        paths = iter(_viterbi([e for e in emissions if len(e)], self._transitions))
+        tags = [[self.labels[label] for label in next(paths)] if size else [] for size in lengths]
+        return prepared, tags
+
+    def _form_scores(self, rows: list[int], lengths: list[int]) -> np.ndarray:
+        """Per token of the document, the summed weights of its own and its window's forms."""
+        table = self.forms.scores[rows]
+        scores = table[:, 0].copy()
+        sentence = np.repeat(np.arange(len(lengths)), lengths)
+        for slot, offset in enumerate(OFFSETS, start=1):
+            # Token i sees token i + offset when both are in the same sentence.
+            if offset > 0:
+                same = sentence[:-offset] == sentence[offset:]
+                scores[:-offset][same] += table[offset:, slot][same]
+            else:
+                same = sentence[-offset:] == sentence[:offset]
+                scores[-offset:][same] += table[:offset, slot][same]
         return scores
 
-    def tag(self, document: Sequence[SentenceParts]) -> list[list[str]]:
-        """The best tag sequence of each sentence, all sentences decoded side by side."""
-        emissions = [self.emissions(s.tokens, s.dynamic) for s in document if s.tokens]
-        paths = iter(_viterbi(emissions, self._transitions))
-        return [[self.labels[label] for label in next(paths)] if s.tokens else [] for s in document]
+    def _add_dynamic(
+        self, scores: np.ndarray, prepared: Sequence[_Sentence], lengths: list[int]
+    ) -> None:
+        """Add the weights of each position's per-position features to `scores`, in place."""
+        elsewhere = _Document(prepared).elsewhere
+        for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
+            # A bound on memory, kept between documents; the common ones come back at once.
+            if kind.parse is None and len(cache) >= DYNAMIC_CACHE:
+                cache.clear()
+        positions: list[int] = []
+        rows: list[int] = []
+        first = 0
+        for sentence, found, size in zip(prepared, elsewhere, lengths, strict=True):
+            for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
+                fired = kind.find(sentence, found)
+                if kind.parse is None:
+                    for what in fired.whats:
+                        if what not in cache:
+                            cache[what] = self._rows(kind.names(what))
+                # Most `what`s have no weight (bigrams the model never kept): skip them first.
+                weighted = [
+                    (i, weights)
+                    for i, weights in zip(fired.positions, map(cache.get, fired.whats), strict=True)
+                    if weights
+                ]
+                positions += [first + i for i, weights in weighted for _row in weights]
+                rows += [row for _i, weights in weighted for row in weights]
+            first += size
+        if positions:
+            np.add.at(scores, positions, self._state[rows])
 
 
 def _model_features(model: bytes, header: dict[str, str]) -> Iterator[tuple[int, int, int, float]]:
@@ -774,35 +1074,41 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
     if not emissions:
         return []
     lengths = [len(e) for e in emissions]
-    longest, labels = max(lengths), transitions.shape[0]
-    padded = np.zeros((len(emissions), longest, labels))
+    count, longest, labels = len(emissions), max(lengths), transitions.shape[0]
+    # Position first, so that each step reads and writes whole contiguous blocks.
+    padded = np.zeros((longest, count, labels))
     for n, scores in enumerate(emissions):
-        padded[n, : len(scores)] = scores
+        padded[: len(scores), n] = scores
     ending: dict[int, list[int]] = {}
     for n, length in enumerate(lengths):
         ending.setdefault(length - 1, []).append(n)
-    back = np.zeros((longest, len(emissions), labels), dtype=np.intp)
-    final = np.zeros((len(emissions), labels))
-    score = padded[:, 0]
+    back = np.zeros((longest, count, labels), dtype=np.intp)
+    final = np.zeros((count, labels))
+    score = padded[0].copy()
+    candidates = np.empty((count, labels, labels))
     for i in range(longest):
         if i:
-            candidates = score[:, :, None] + transitions
-            back[i] = candidates.argmax(axis=1)
-            score = candidates.max(axis=1) + padded[:, i]
+            np.add(score[:, :, None], transitions, out=candidates)
+            candidates.argmax(axis=1, out=back[i])
+            candidates.max(axis=1, out=score)
+            score += padded[i]
         if i in ending:
             final[ending[i]] = score[ending[i]]
-    paths = []
-    for n, length in enumerate(lengths):
-        label = int(final[n].argmax())
-        path = [label]
-        for i in range(length - 1, 0, -1):
-            label = int(back[i, n, label])
-            path.append(label)
-        paths.append(path[::-1])
-    return paths
+    # Back from each sequence's own end, all sequences a step at a time.
+    best = np.zeros((count, longest), dtype=np.intp)
+    last, every = final.argmax(axis=1), np.arange(count)
+    label = last.copy()
+    for i in range(longest - 1, -1, -1):
+        if i in ending:
+            label[ending[i]] = last[ending[i]]
+        best[:, i] = label
+        label = back[i, every, label]
+    return [best[n, :length].tolist() for n, length in enumerate(lengths)]
 
 
-def places_in_context(parts: SentenceParts, tags: list[str]) -> list[str]:
+def places_in_context(
+    keys: Sequence[str], matches: Sequence[tuple[int, int, frozenset[str]]], tags: list[str]
+) -> list[str]:
     """A place of the curated list named where only a place can stand is a place.
 
     That is right after a word for places (حي الشيخ سعيد), or as a later member of
@@ -810,10 +1116,9 @@ def places_in_context(parts: SentenceParts, tags: list[str]) -> list[str]:
     name's other readings (صلاح الدين the man, الشيخ the title) against its context;
     here the context decides, and nothing else is changed.
     """
-    keys = [features.key for features in parts.looked_up]
     lexicon = load_lexicon()
     covered = -1
-    for start, end, kinds in sorted(parts.matches, key=lambda m: (m[0], m[0] - m[1])):
+    for start, end, kinds in sorted(matches, key=lambda m: (m[0], m[0] - m[1])):
         if "LOC" not in kinds or start < covered or tags[start] == "I-LOC":
             continue
         if all(tag.endswith("-LOC") for tag in tags[start:end]):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from processors import entities as entities_module
 from processors.entities import (
+    TOKEN_RE,
     Entity,
     EntityTagger,
     document_features,
@@ -82,6 +87,74 @@ def test_the_fast_decoder_agrees_with_crfsuite(
         tokens = [tokens for tokens, _tags in block]
         assert tagger.tag_document(tokens, place_rule=False) == tagger.reference_tags(tokens)
     assert tagger.tag_document(sentences, place_rule=False) == tagger.reference_tags(sentences)
+
+
+@pytest.fixture(scope="module")
+def tagged_articles() -> list[dict[str, Any]]:
+    """Real articles with the tags and entities the tagger gave them (scripts/tagger_fixture.py)."""
+    lines = (FIXTURES / "saudinewsnet-tagged.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def article_sentences(article: dict[str, Any]) -> tuple[list[tuple[int, int]], list[list[str]]]:
+    text = article["display_text"]
+    spans = [(start, end) for start, end in article["sentences"]]
+    return spans, [TOKEN_RE.findall(text, start, end) for start, end in spans]
+
+
+def assert_tags_as_before(tagger: EntityTagger, articles: list[dict[str, Any]]) -> None:
+    for article in articles:
+        spans, sentences = article_sentences(article)
+        model = tagger.tag_document(sentences, place_rule=False)
+        assert [" ".join(tags) for tags in model] == article["tags"], article["url"]
+        placed = tagger.tag_document(sentences)
+        assert [" ".join(tags) for tags in placed] == article["placed"], article["url"]
+        found = tagger.entities(article["display_text"], spans)
+        assert [vars(e) for e in found] == article["entities"], article["url"]
+
+
+def test_the_tagger_keeps_its_tags_on_real_articles(
+    tagger: EntityTagger, tagged_articles: list[dict[str, Any]]
+) -> None:
+    # Given 390 sentences of 25 real articles, tagged before the tagger scored from tables
+    assert sum(len(article["tags"]) for article in tagged_articles) >= 300
+    # Then it still gives the same tags, places and entities, twice (tables cold, then warm)
+    assert_tags_as_before(tagger, tagged_articles)
+    assert_tags_as_before(tagger, tagged_articles)
+
+
+def test_small_tables_empty_themselves_and_change_no_tag(
+    monkeypatch: pytest.MonkeyPatch, tagged_articles: list[dict[str, Any]]
+) -> None:
+    # Given tables far smaller than one article's vocabulary
+    monkeypatch.setattr(entities_module, "FORM_TABLE_SIZE", 50)
+    monkeypatch.setattr(entities_module, "DYNAMIC_CACHE", 3)
+    small = EntityTagger()
+    # Then they are emptied (or grown to one document) as articles come, and the tags stay
+    assert_tags_as_before(small, tagged_articles)
+    largest = max(len(set(TOKEN_RE.findall(a["display_text"]))) for a in tagged_articles)
+    assert 50 < len(small._chain.forms) <= largest
+    assert len(small._chain.dynamic_rows[0]) <= 3 + 8  # edges: the bound plus one document
+
+
+def test_threads_sharing_a_tagger_get_their_own_tags(
+    monkeypatch: pytest.MonkeyPatch, tagged_articles: list[dict[str, Any]]
+) -> None:
+    # Given one tagger whose small tables are emptied by nearly every article
+    monkeypatch.setattr(entities_module, "FORM_TABLE_SIZE", 500)
+    shared = EntityTagger()
+    # When four threads tag the articles at once
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda a: assert_tags_as_before(shared, [a]), tagged_articles * 2))
+    # Then each got the tags the article had (a failed assertion is raised by list())
+
+
+def test_the_fast_decoder_agrees_with_crfsuite_on_real_articles(
+    tagger: EntityTagger, tagged_articles: list[dict[str, Any]]
+) -> None:
+    for article in tagged_articles[::3]:
+        _spans, sentences = article_sentences(article)
+        assert tagger.tag_document(sentences, place_rule=False) == tagger.reference_tags(sentences)
 
 
 def test_a_freshly_trained_model_decodes_as_crfsuite_does(tmp_path: Path) -> None:
