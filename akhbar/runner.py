@@ -125,6 +125,10 @@ class Stage:
     bounded: bool = False
     # Steps of a bounded stage in flight at once (each waits on the network).
     concurrency: int = 1
+    # Called before every commit of offsets, for a step that keeps state of its own
+    # (the story index): it makes that state durable, so a committed offset never
+    # outruns it. If it raises, nothing is committed and the messages come again.
+    make_durable: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         if (self.output_topic is None) == (self.sink is None):
@@ -522,6 +526,8 @@ class StageRunner:
         started = time.perf_counter()
         try:
             self._flush_outputs()
+            if self.stage.make_durable is not None:
+                self.stage.make_durable()
             self._consumer.commit(self._pending)
         except Exception as exc:
             self._recover_from_failed_flush(exc)
