@@ -10,6 +10,7 @@ folding each word again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from itertools import compress
 
@@ -35,7 +36,8 @@ class Tokens:
     @classmethod
     def of(cls, text: str, search_text: str | None = None) -> Tokens:
         """The tokens of display `text`; `search_text` is its search form when already made."""
-        spans = [match.span() for match in TOKEN_RE.finditer(text)]
+        # Mapping the method over the matches spares a Python-level call per token.
+        spans = list(map(re.Match.span, TOKEN_RE.finditer(text)))
         keys = _aligned_keys(text, search_text, len(spans))
         return cls(text, keys, spans)
 
