@@ -8,10 +8,12 @@ and either an output topic or a sink. The runner owns everything around it:
   moves on; any other exception is retried with capped exponential backoff and
   jitter, and if it persists the stage stops without committing what is in hand,
   so a restart sees those messages again.
-* On a timer (and at shutdown) the outputs are flushed, then offset+1 of every
-  processed message is committed. A flush that fails commits nothing: the
-  outputs since the last commit are forgotten, the consumer goes back to the last
-  commit, waits with backoff (paused, still in its group) and reads them again.
+* On a timer (and at shutdown) the outputs are flushed, the step's own state is
+  made durable when the stage says how (`make_durable`: the story index), then
+  offset+1 of every processed message is committed. A flush that fails commits
+  nothing: the outputs since the last commit are forgotten, the consumer goes back
+  to the last commit, waits with backoff (paused, still in its group) and reads
+  them again.
 * A stop request (SIGTERM/SIGINT) finishes the message in hand, flushes, commits
   and closes.
 * A bounded stage with `concurrency` > 1 (fetching pages) runs that many steps at
