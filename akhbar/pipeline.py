@@ -81,12 +81,14 @@ def _enrich_stage(settings: Settings) -> Stage:
     from processors import enrich
 
     topics = Topics(settings.bus.topic_prefix)
+    enricher = enrich.Enricher.from_settings(settings.enrich)
     return Stage(
         enrich.NAME,
         enrich.VERSION,
         topics.normalized,
-        enrich.Enricher.from_settings(settings.enrich).enrich,
+        enricher.enrich,
         output_topic=topics.enriched,
+        make_durable=enricher.make_durable,
     )
 
 

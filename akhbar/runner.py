@@ -8,10 +8,12 @@ and either an output topic or a sink. The runner owns everything around it:
   moves on; any other exception is retried with capped exponential backoff and
   jitter, and if it persists the stage stops without committing what is in hand,
   so a restart sees those messages again.
-* On a timer (and at shutdown) the outputs are flushed, then offset+1 of every
-  processed message is committed. A flush that fails commits nothing: the
-  outputs since the last commit are forgotten, the consumer goes back to the last
-  commit, waits with backoff (paused, still in its group) and reads them again.
+* On a timer (and at shutdown) the outputs are flushed, the step's own state is
+  made durable when the stage says how (`make_durable`: the story index), then
+  offset+1 of every processed message is committed. A flush that fails commits
+  nothing: the outputs since the last commit are forgotten, the consumer goes back
+  to the last commit, waits with backoff (paused, still in its group) and reads
+  them again.
 * A stop request (SIGTERM/SIGINT) finishes the message in hand, flushes, commits
   and closes.
 * A bounded stage with `concurrency` > 1 (fetching pages) runs that many steps at
@@ -125,6 +127,10 @@ class Stage:
     bounded: bool = False
     # Steps of a bounded stage in flight at once (each waits on the network).
     concurrency: int = 1
+    # Called before every commit of offsets, for a step that keeps state of its own
+    # (the story index): it makes that state durable, so a committed offset never
+    # outruns it. If it raises, nothing is committed and the messages come again.
+    make_durable: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         if (self.output_topic is None) == (self.sink is None):
@@ -522,6 +528,8 @@ class StageRunner:
         started = time.perf_counter()
         try:
             self._flush_outputs()
+            if self.stage.make_durable is not None:
+                self.stage.make_durable()
             self._consumer.commit(self._pending)
         except Exception as exc:
             self._recover_from_failed_flush(exc)

@@ -61,6 +61,14 @@ class Enricher:
             return None
         return StoryIndex(self._stories_path, self._story_window)
 
+    def make_durable(self) -> None:
+        """Called by the stage before it commits offsets: the story index on disk for
+        good. A database error propagates, and the stage then commits nothing."""
+        # Nothing to do before the first article opens the index.
+        stories = self.__dict__.get("stories")
+        if stories is not None:
+            stories.make_durable()
+
     def enrich(self, article: Article) -> Article:
         """The article with its extractions added; see the module docstring."""
         if article.display_text is None:

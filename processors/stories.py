@@ -62,6 +62,11 @@ SIGNATURES = f"blake2b-words/shingle{SHINGLE}/{SCHEME}/{NUM_PERM}/seed{SEED}"
 # Distinct words kept hashed in memory; a day of news has far fewer.
 WORD_HASH_CACHE = 500_000
 TATWEEL = "\u0640"
+# MurmurHash3's 64-bit finalizer (published constants), as datasketch's affine64 scheme uses it.
+FMIX_SHIFTS = (np.uint64(33), np.uint64(33), np.uint64(33))
+FMIX_MULTIPLIERS = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+# A slot no value reached: datasketch's starting value for a 64-bit signature.
+EMPTY_SLOT = np.uint64(2**64 - 1)
 
 
 @dataclass(frozen=True)
@@ -87,13 +92,36 @@ class StoryIndex:
     State lives in the SQLite file at `path` (created if missing). Articles older
     than `window` before the newest one seen are dropped from memory and disk.
     A database error propagates: the runner retries the article, nothing is lost.
+
+    Durability, and why it is split in two. The stage commits input offsets only
+    after calling `make_durable`, and outputs go to the bus as they are made:
+
+    * Each answer is committed to the WAL before `assign` returns, so before its
+      output can be produced. WAL with synchronous=NORMAL writes it to the
+      operating system without an fsync: a crash of the process anywhere after
+      that (before the output is sent, before the offset commit) leaves the row
+      in place, and the article, read again, is recognised by its id and gets the
+      answer already sent. Holding the rows back to write them once per offset
+      commit would be cheaper, but an article read again after a crash would then
+      be assigned afresh, and the order it is read in, across partitions, can
+      differ from the first time: it could get another story than the one its
+      first output carried.
+    * A commit without fsync does not survive a crash of the machine. So before
+      the offsets are committed, `make_durable` checkpoints the WAL, which
+      fsyncs it: an article whose offset is committed, and is never read again,
+      always has its row on disk for the articles after it. One fsync per offset
+      commit (every commit_interval_s), not one per article.
+
+    What is still not covered: a machine crash after an output was sent and before
+    the next `make_durable` loses those rows, and those articles, read again, are
+    assigned afresh. Closing that would take an fsync per article.
     """
 
     def __init__(self, path: Path, window: timedelta = DEFAULT_WINDOW) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False)
-        # WAL with NORMAL sync: a commit per article stays durable across a crash
-        # of the process without an fsync each time.
+        # WAL with NORMAL sync: a commit per article survives a crash of the process
+        # without an fsync each time; `make_durable` fsyncs once per offset commit.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
@@ -253,6 +281,19 @@ class StoryIndex:
             self._index(article_id, at, story_id, _restore(shingles), _restore(content))
         self._expire()
 
+    def make_durable(self) -> None:
+        """Put every answer given so far on disk for good (see the class docstring);
+        called before the stage commits its offsets. Raises sqlite3.OperationalError
+        when the WAL could not be checkpointed whole: the stage then commits nothing."""
+        with self._lock:
+            # TRUNCATE waits for readers, fsyncs the WAL, copies it into the
+            # database, fsyncs that, and empties the WAL.
+            busy, pages, copied = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy or pages != copied:
+            raise sqlite3.OperationalError(
+                f"story index checkpoint incomplete: {copied} of {pages} pages (busy={busy})"
+            )
+
     def close(self) -> None:
         self._db.close()
 
@@ -295,12 +336,27 @@ def add_word_hashes(known: dict[str, int], words: list[str]) -> dict[str, int]:
 
 
 def _minhash(hashes: np.ndarray) -> LeanMinHash:
-    # The values are hashes already: datasketch mixes and permutes them as they are.
-    signature = MinHash(
-        num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashfunc=int, permutations=_permutations()
-    )
-    signature.update_batch(hashes.tolist())
-    return LeanMinHash(signature)
+    """The signature datasketch's MinHash.update_batch makes of these hashes, computed
+    in one array pass: building a MinHash per signature costs more than the arithmetic.
+
+    The values are hashes already; like datasketch they are mixed by the
+    MurmurHash3 finalizer, then permuted by its affine maps, and each slot keeps
+    its least value (tests/processors/test_stories.py checks they agree).
+    """
+    multipliers, offsets = _permutations()
+    if len(hashes) == 0:
+        return LeanMinHash(seed=SEED, hashvalues=np.full(NUM_PERM, EMPTY_SLOT), scheme=SCHEME)
+    mixed = _murmur_finalizer(hashes.astype(np.uint64, copy=False)).reshape(-1, 1)
+    # Array arithmetic wraps around at 64 bits: the permutations are modulo 2^64.
+    values = (mixed * multipliers + offsets).min(axis=0)
+    return LeanMinHash(seed=SEED, hashvalues=values, scheme=SCHEME)
+
+
+def _murmur_finalizer(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, the bijection datasketch mixes each value with."""
+    for shift, multiplier in zip(FMIX_SHIFTS, FMIX_MULTIPLIERS, strict=False):
+        values = (values ^ (values >> shift)) * multiplier
+    return values ^ (values >> FMIX_SHIFTS[-1])
 
 
 @lru_cache(maxsize=1)

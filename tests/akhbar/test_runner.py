@@ -373,3 +373,29 @@ def test_outputs_lost_by_the_producer_are_produced_again(
     out = read_all(consumer, 40, timeout=15)
     consumer.close()
     assert {Article.model_validate_json(m.value).id for m in out} == {a.id for a in batch}
+
+
+def test_step_state_that_cannot_be_made_durable_commits_nothing(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given a step whose own state cannot be put on disk the first two times
+    prefix = settings_for.topic_prefix
+    batch = articles(20)
+    produce(bus, f"{prefix}in", [a.to_bytes() for a in batch])
+    calls: list[bool] = []
+
+    def make_durable() -> None:
+        calls.append(len(calls) >= 2)
+        if not calls[-1]:
+            raise OSError("disk full")
+
+    sink = CollectingSink()
+    stage = sink_stage(prefix, lambda a: a, sink, make_durable=make_durable)
+
+    runner = drain(bus, stage, prefix=prefix)
+
+    # Then each failure committed nothing, so the articles came again, and every
+    # commit followed a successful call
+    assert runner.stats.consumed > len(batch)
+    assert runner.stats.commits == calls.count(True) >= 1
+    assert {a.id for a in sink.stored} == {a.id for a in batch}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from akhbar.article import Article
 from akhbar.bus import Bus
-from akhbar.config import BusSettings
+from akhbar.config import BusSettings, Settings
+from akhbar.pipeline import processing_stages
 from akhbar.runner import HEADER_ERROR, Stage
+from akhbar.topics import Topics
 from processors import enrich
 from processors.normalize import normalize
 from tests.akhbar.test_bus_contract import read_all
@@ -59,3 +62,24 @@ def test_non_arabic_text_gets_empty_extractions(tmp_path: Path) -> None:
     english = normalize(Article.create("https://news.example/en", text="Talks resumed " * 30))
     out = enrich.Enricher(tmp_path / "stories.sqlite").enrich(english)
     assert (out.entities, out.quantities, out.quotes, out.dates) == ([], [], [], [])
+
+
+def test_the_stage_puts_the_story_index_on_disk_before_committing(
+    bus: Bus, settings_for: BusSettings, tmp_path: Path, aleppo_text: str
+) -> None:
+    # Given the enrich stage as the pipeline builds it, over a normalized article
+    prefix = settings_for.topic_prefix
+    article = aleppo_article(aleppo_text)
+    produce(bus, Topics(prefix).normalized, [article.to_bytes()])
+    path = tmp_path / "stories.sqlite"
+    settings = Settings(bus={"topic_prefix": prefix}, enrich={"stories_path": path})
+    [stage] = processing_stages(settings, only="enrich")
+
+    # When it drains its input and commits
+    runner = drain(bus, stage, prefix=prefix)
+
+    # Then the story answer is in the database file itself, its log checkpointed away
+    assert runner.stats.commits >= 1
+    assert Path(f"{path}-wal").stat().st_size == 0
+    with sqlite3.connect(path) as db:
+        assert [row[0] for row in db.execute("SELECT id FROM story_articles")] == [article.id]

@@ -7,8 +7,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
+from datasketch import MinHash
 
+from processors import stories
 from processors.arabic import search_form
 from processors.stories import StoryIndex
 
@@ -126,3 +129,40 @@ def test_signatures_made_another_way_keep_their_answers_but_match_nothing(
     assert assign_all(reopened, articles[:1]) == [(story, None)]
     ((second_story, _),) = assign_all(reopened, articles[1:2])
     assert second_story == articles[1]["url"]
+
+
+def test_signatures_are_those_datasketch_makes_of_the_same_hashes() -> None:
+    values = np.random.default_rng(7).integers(0, 2**64, 300, dtype=np.uint64)
+    for count in (1, 2, 300):
+        reference = MinHash(
+            num_perm=stories.NUM_PERM, seed=stories.SEED, scheme=stories.SCHEME, hashfunc=int
+        )
+        reference.update_batch(values[:count].tolist())
+        assert (stories._minhash(values[:count]).hashvalues == reference.hashvalues).all()
+
+
+def stored_ids(database: Path) -> set[str]:
+    with sqlite3.connect(database) as db:
+        # The table itself is in the log until the first checkpoint.
+        tables = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'story_articles'")
+        if tables.fetchone() is None:
+            return set()
+        return {row[0] for row in db.execute("SELECT id FROM story_articles")}
+
+
+def test_made_durable_the_answers_are_in_the_database_file_itself(
+    tmp_path: Path, articles: list[dict[str, str]]
+) -> None:
+    # Given answers committed to the write-ahead log only
+    path = tmp_path / "stories.sqlite"
+    index = StoryIndex(path)
+    assign_all(index, articles)
+    alone = tmp_path / "alone.sqlite"
+    alone.write_bytes(path.read_bytes())  # the file without its log, as after losing it
+    assert stored_ids(alone) == set()
+    # When the index is made durable
+    index.make_durable()
+    # Then the database file holds every answer without its log
+    alone.unlink()
+    alone.write_bytes(path.read_bytes())
+    assert stored_ids(alone) == {item["url"] for item in articles}
