@@ -653,6 +653,8 @@ class StageRunner:
             return {}
         try:
             self._flush_outputs()
+            if self.stage.make_durable is not None:
+                self.stage.make_durable()
         except Exception as exc:
             self._metrics.flush_failures.inc()
             self._refused.clear()
