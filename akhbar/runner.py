@@ -528,8 +528,6 @@ class StageRunner:
         started = time.perf_counter()
         try:
             self._flush_outputs()
-            if self.stage.make_durable is not None:
-                self.stage.make_durable()
             self._consumer.commit(self._pending)
         except Exception as exc:
             self._recover_from_failed_flush(exc)
@@ -564,12 +562,15 @@ class StageRunner:
         recent.add([article_summary(article) for article in stored[-recent.size :]])
 
     def _flush_outputs(self) -> None:
-        """Flush the output, dead-letter what it refused, then flush the dead letters."""
+        """Flush the output, dead-letter what it refused, flush the dead letters, then make
+        the step's own state durable: everything a commit of offsets counts on."""
         for record, reason in self._output.flush():
             self._dead_letter(record, InvalidArticle(reason))
             if record.key is not None:
                 self._refused.add(record.key)  # records are keyed by article id
         self._producer.flush()
+        if self.stage.make_durable is not None:
+            self.stage.make_durable()
 
     def _recover_from_failed_flush(self, exc: Exception) -> None:
         self._metrics.flush_failures.inc()
@@ -653,8 +654,6 @@ class StageRunner:
             return {}
         try:
             self._flush_outputs()
-            if self.stage.make_durable is not None:
-                self.stage.make_durable()
         except Exception as exc:
             self._metrics.flush_failures.inc()
             self._refused.clear()

@@ -293,12 +293,20 @@ class HostPacer:
             yield
 
     def wait(self, host: str) -> None:
+        delay = self.reserve(host)
+        if delay > 0:
+            time.sleep(delay)
+
+    def reserve(self, host: str) -> float:
+        """Book the host's next start; the seconds to wait for it (0: go now).
+
+        The async poller books here too and waits without blocking its loop.
+        """
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next.get(host, 0.0))
             self._next[host] = slot + self.spacing_s
-        if slot > now:
-            time.sleep(slot - now)
+        return slot - now
 
 
 class PageFetcher:

@@ -39,6 +39,7 @@ from ingest.fetch import (
     USER_AGENT,
     AddressGuard,
     FetchError,
+    HostPacer,
     PermanentFetchError,
     TransientFetchError,
     retry_after_seconds,
@@ -106,9 +107,9 @@ class FeedPoller:
     ) -> None:
         self.total_timeout_s = total_timeout_s
         # Polls of one host start at least this far apart, across rounds: an outlet
-        # with dozens of feeds sees them one after another, not as a burst.
-        self.host_spacing_s = host_spacing_s
-        self._next_start: dict[str, float] = {}
+        # with dozens of feeds sees them one after another, not as a burst. Only its
+        # booking is used: the per-host limit is the round's asyncio semaphores.
+        self._spacing = HostPacer(host_spacing_s, max_per_host)
         self.feeds: dict[str, Feed] = {}
         self.states: dict[str, FeedState] = {}
         for feed in feeds or []:
@@ -215,23 +216,15 @@ class FeedPoller:
             async with per_host[host]:
                 # Spacing is waited for holding only the host's slot, so one busy
                 # outlet does not hold back the others.
-                await self._spaced(host)
+                delay = self._spacing.reserve(host)
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 async with overall:
                     return await self._poll(feed)
 
         results = await asyncio.gather(*(bounded(feed) for feed in feeds))
         await self._pools.end_round()
         return results
-
-    async def _spaced(self, host: str) -> None:
-        """Wait for the host's next start time, and book the one after it."""
-        if self.host_spacing_s <= 0:
-            return
-        now = time.monotonic()
-        start = max(now, self._next_start.get(host, 0.0))
-        self._next_start[host] = start + self.host_spacing_s
-        if start > now:
-            await asyncio.sleep(start - now)
 
     async def _poll(self, feed: Feed) -> PollResult:
         state = self.states[feed.url].copy()
