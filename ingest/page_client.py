@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 # What one recv() may return: a typical article page in two or three reads.
 READ_CHUNK_BYTES = 64 * 1024
+# Largest response head accepted (status line and headers): httpcore's figure. Some
+# outlets send tens of kilobytes of cookies and security headers; h11's own default
+# (16 KiB) would refuse them.
+MAX_HEAD_BYTES = 100 * 1024
 # Idle connections kept per origin: the fetch stage's threads share one site's few.
 MAX_IDLE_PER_ORIGIN = 8
 # An idle connection older than this is closed, not reused: servers drop idle
@@ -75,7 +79,9 @@ class Origin:
 @dataclass
 class _Connection:
     sock: socket.socket
-    protocol: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
+    protocol: h11.Connection = field(
+        default_factory=lambda: h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+    )
     idle_since: float = 0.0
     reused: bool = False
 

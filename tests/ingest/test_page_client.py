@@ -68,16 +68,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(brotli.compress(b"\0" * BOMB_BYTES, quality=1), "br")
         elif name == "deflate-bomb":
             self._send(zlib.compress(b"\0" * BOMB_BYTES, 1), "deflate")
+        elif name == "big-head":
+            self._send(PAGE, extra={f"X-Filler-{n}": "x" * 1000 for n in range(40)})
         else:
             self._send(PAGE)
         if self.hang_up:
             self.close_connection = True
 
-    def _send(self, body: bytes, encoding: str = "") -> None:
+    def _send(self, body: bytes, encoding: str = "", extra: dict[str, str] | None = None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         if encoding:
             self.send_header("Content-Encoding", encoding)
+        for header, value in (extra or {}).items():
+            self.send_header(header, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -138,6 +142,13 @@ def test_brotli_and_deflate_bombs_stop_at_the_cap(server: _Server, name: str) ->
     with pytest.raises(PermanentFetchError) as raised:
         fetcher(max_body_bytes=SMALL_CAP).fetch(server.url(f"/{name}"))
     assert raised.value.kind == "too-large"
+
+
+def test_a_response_head_of_tens_of_kilobytes_is_read(server: _Server) -> None:
+    # Outlets send large cookie and security headers; 40 KiB is over h11's default limit.
+    page = fetcher().fetch(server.url("/big-head"))
+    assert page.body == PAGE
+    assert page.headers["x-filler-39"] == "x" * 1000
 
 
 def test_pages_from_one_site_share_a_kept_alive_connection(server: _Server) -> None:
