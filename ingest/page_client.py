@@ -196,9 +196,10 @@ class PageConnections:
         connection = self._take_idle(origin) or self._connect(origin, deadline)
         try:
             return self._send(connection, request, url, deadline)
-        except TransientFetchError as exc:
+        except BaseException as exc:
             _close(connection)
-            if not connection.reused or exc.kind != "connection":
+            stale = isinstance(exc, TransientFetchError) and exc.kind == "connection"
+            if not (connection.reused and stale):
                 raise
         # The server closed the kept-alive connection first: once more, on a new one.
         connection = self._connect(origin, deadline)
