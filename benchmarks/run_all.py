@@ -43,6 +43,7 @@ from benchmarks import bus_throughput, end_to_end, ingest_throughput, sink_throu
 from benchmarks import enrich as enrich_benchmark  # noqa: E402
 from benchmarks import normalize as normalize_benchmark  # noqa: E402
 from benchmarks.feed_sites import FeedSites  # noqa: E402
+from benchmarks.page_site import PageSite  # noqa: E402
 
 SECTIONS = ("e2e", "ingest", "normalize", "enrich", "sinks", "bus")
 
@@ -151,19 +152,20 @@ INGEST_SERVER_PROCESSES = 2
 
 
 def ingest_rows(sizes: Sizes) -> list[Row]:
-    bases, server = ingest_throughput.serve_in_own_process(1)
-    base_url = bases[0]
+    site = PageSite(ingest_throughput.ARTICLES)
+    site.start()
     feed_sites = FeedSites(INGEST_SITES, INGEST_SERVER_PROCESSES)
     try:
         polls, raw_polls, capacity = ingest_throughput.poll_rates(
             feed_sites.start(), sizes.feeds, ingest_throughput.MAX_PER_HOST
         )
         with tempfile.TemporaryDirectory() as scratch:
-            cleaned, serial, step_only, raw = ingest_throughput.clean_rates(base_url, Path(scratch))
+            rates = ingest_throughput.clean_rates(site, Path(scratch))
+        cleaned, serial, step_only, raw = rates.stage, rates.serial, rates.step_only, rates.raw
         with tempfile.TemporaryDirectory() as scratch:
-            two, raw_two = ingest_throughput.two_process_rates(base_url, Path(scratch))
+            two, raw_two, _site_share = ingest_throughput.two_process_rates(site, Path(scratch))
     finally:
-        server.terminate()
+        site.stop()
         feed_sites.stop()
     return [
         ratio_row(

@@ -17,8 +17,9 @@ from typing import Any
 
 import trafilatura
 from htmldate import find_date
+from htmldate.utils import load_html
+from lxml import etree
 from lxml.html import HtmlElement
-from trafilatura import load_html
 
 from akhbar.article import Article
 from akhbar.errors import InvalidArticle
@@ -38,12 +39,12 @@ QUICK_DATE_PARAMS = {"extensive_search": False}
 
 def clean_page(html: str, page_url: str, discovered: Article) -> Article:
     """The full article: page text and metadata, falling back to the feed entry's."""
-    html = html[:MAX_HTML_CHARS]
-    tree = load_html(html)
-    # htmldate on the markup itself: on a parsed tree (as inside trafilatura) it
-    # reports times in UTC and the page's own zone is lost.
-    page_date = _page_date(html)
-    document = _extract(tree, page_url) if tree is not None else {}
+    # The page is parsed once. htmldate's parser keeps comments, which trafilatura's
+    # drops and without which a date can lose the page's own zone (UTC is reported),
+    # so the date is read first and the comments removed after.
+    tree = load_html(html[:MAX_HTML_CHARS])
+    page_date = _page_date(tree) if tree is not None else None
+    document = _extract(_without_comments(tree), page_url) if tree is not None else {}
     text = (document.get("text") or "").strip()
     fields: dict[str, Any] = {
         "title": document.get("title") or discovered.title,
@@ -118,12 +119,20 @@ def publication_date(page_date_text: str | None, feed_date: datetime | None) -> 
     return page_date
 
 
-def _page_date(html: str) -> str | None:
+def _page_date(tree: HtmlElement) -> str | None:
+    # htmldate copies a tree it is given before pruning it, so the tree stays whole.
     try:
-        found = find_date(html, outputformat=DATE_FORMAT, original_date=True, extensive_search=True)
+        found = find_date(tree, outputformat=DATE_FORMAT, original_date=True, extensive_search=True)
     except (ValueError, TypeError):
         return None
     return str(found) if found else None
+
+
+def _without_comments(tree: HtmlElement) -> HtmlElement:
+    """The tree as trafilatura's own parser would build it: comments and their
+    markers removed, the text around them kept."""
+    etree.strip_elements(tree, etree.Comment, with_tail=False)
+    return tree
 
 
 def _parse_date(text: str | None) -> datetime | None:

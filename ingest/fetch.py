@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,10 @@ import charset_normalizer
 import httpcore
 import httpx
 
-from akhbar.errors import AkhbarError, InvalidArticle
+from ingest.fetch_errors import FetchError as FetchError
+from ingest.fetch_errors import PermanentFetchError as PermanentFetchError
+from ingest.fetch_errors import TransientFetchError as TransientFetchError
+from ingest.page_client import PageConnections, PageResponse, content_decoders
 
 # Larger than any real article page (the biggest news pages are 2-3 MB of HTML);
 # counted after decompression, so a gzip bomb stops here too.
@@ -48,6 +52,10 @@ HOST_SPACING_S = 1.0
 # A Retry-After longer than this is treated as this: a typo must not park a host for weeks.
 MAX_RETRY_AFTER_S = 24 * 3600
 USER_AGENT = "Akhbar/0.1 (Arabic news ingestion; +https://akhbar.invalid/bot)"
+# The answers that send the client elsewhere (RFC 9110 15.4).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Google reads the first 500 KiB of a robots.txt; rules past that are ignored.
+MAX_ROBOTS_BYTES = 500 * 1024
 PAGE_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml")
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 406, 410, 414, 451})
 # Charset labels that browsers decode as windows-1252, and that Arabic sites send
@@ -55,29 +63,6 @@ PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 406, 410, 414, 451})
 LATIN_LABELS = frozenset({"iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252", "ascii"})
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 ARABIC_LETTER = re.compile("[\u0621-\u064a]")
-
-
-class FetchError(AkhbarError):
-    """Base of the fetch errors; `kind` names the failure for metrics and feed health."""
-
-    kind = "fetch"
-
-
-class PermanentFetchError(InvalidArticle, FetchError):
-    """The page will never be fetched: dead-letter the message with this reason."""
-
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(f"{kind}: {reason}")
-        self.kind = kind
-
-
-class TransientFetchError(FetchError):
-    """The page may be fetched later; `retry_after_s` is the server's wish, if it gave one."""
-
-    def __init__(self, kind: str, reason: str, retry_after_s: float | None = None) -> None:
-        super().__init__(f"{kind}: {reason}")
-        self.kind = kind
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -98,8 +83,9 @@ class AddressGuard:
 
     Anyone can add a feed, and a feed can link anywhere; without this the service
     would fetch its own network's admin pages and cloud metadata for them. The
-    check runs when a connection is opened (GuardedBackend): the host is resolved
-    once, every address is checked, and the connection goes to a checked address,
+    check runs when a connection is opened (ingest.page_client for pages,
+    AsyncGuardedBackend for feeds): the host is resolved once, every address is
+    checked, and the connection goes to a checked address,
     so a name that answers differently the second time (DNS rebinding) cannot
     slip through; redirects open their connections the same way. Hosts in
     `allow_hosts`, names or literal addresses, are let through (tests, intranet
@@ -168,45 +154,11 @@ def _is_literal(host: str) -> bool:
     return True
 
 
-class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore's network backend with the guard in front: connections go only to
-    addresses the guard checked, from the one resolution it made."""
-
-    def __init__(self, guard: AddressGuard) -> None:
-        self.guard = guard
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        error: httpcore.ConnectError | None = None
-        for address in self.guard.resolve(host, port):
-            try:
-                return self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        raise error or httpcore.ConnectError(f"no address to connect to for {host}")
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("pages are fetched over TCP only")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
 class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
-    """GuardedBackend for asyncio clients (the feed poller); DNS runs in a thread.
-    `inner` opens the connections to the checked addresses (httpcore's anyio one
-    unless given)."""
+    """httpcore's asyncio network backend with the guard in front, for the feed poller:
+    connections go only to addresses the guard checked, from the one resolution it
+    made; DNS runs in a thread. `inner` opens the connections to the checked
+    addresses (httpcore's anyio one unless given)."""
 
     def __init__(
         self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None
@@ -244,14 +196,6 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-def guarded_transport(guard: AddressGuard, limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's transport (its TLS settings, SNI and Host from the URL) over GuardedBackend."""
-    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
-    # httpx has no argument for the network backend; its httpcore pool has one.
-    transport._pool._network_backend = GuardedBackend(guard)  # type: ignore[union-attr]
-    return transport
 
 
 def async_guarded_transport(
@@ -314,7 +258,8 @@ class PageFetcher:
 
     Called by the fetch stage's step for every discovered article. Raises
     PermanentFetchError or TransientFetchError (see the module docstring); never
-    returns a partial body.
+    returns a partial body. Requests go through PageConnections (ingest.page_client),
+    whose every connection is made to an address the guard checked.
     """
 
     def __init__(
@@ -326,6 +271,7 @@ class PageFetcher:
         host_spacing_s: float = HOST_SPACING_S,
         obey_robots: bool = False,
         max_per_host: int = 2,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.guard = AddressGuard(allow_hosts)
         self.max_body_bytes = max_body_bytes
@@ -334,19 +280,15 @@ class PageFetcher:
         self.obey_robots = obey_robots
         self._robots: dict[str, RobotFileParser] = {}
         self.user_agent = user_agent
-        self._client = httpx.Client(
-            follow_redirects=False,
-            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            headers={"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml"},
-            transport=guarded_transport(self.guard, httpx.Limits()),
-            trust_env=False,
+        self._connections = PageConnections(
+            self.guard, user_agent, CONNECT_TIMEOUT_S, READ_TIMEOUT_S, ssl_context
         )
 
     def fetch(self, url: str) -> FetchedPage:
         """The page at `url`, redirects followed (each hop checked against the guard)."""
         deadline = time.monotonic() + self.total_timeout_s
         for _hop in range(MAX_REDIRECTS + 1):
-            # The address itself is checked when the connection opens (GuardedBackend).
+            # The address itself is checked when the connection opens (PageConnections).
             self.guard.check_url(url)
             self._check_robots(url)
             response_or_url = self._get(url, deadline)
@@ -356,7 +298,7 @@ class PageFetcher:
         raise PermanentFetchError("redirects", f"more than {MAX_REDIRECTS} redirects, last {url}")
 
     def close(self) -> None:
-        self._client.close()
+        self._connections.close()
 
     def _get(self, url: str, deadline: float) -> FetchedPage | str:
         """A fetched page, or the URL a redirect points to."""
@@ -364,61 +306,18 @@ class PageFetcher:
             return self._get_now(url, deadline)
 
     def _get_now(self, url: str, deadline: float) -> FetchedPage | str:
-        try:
-            with self._client.stream("GET", url) as response:
-                if response.is_redirect:
-                    return self._redirect_target(response)
-                _check_status(response)
-                content_type = _check_content_type(response)
-                body = self._read_capped(response, deadline)
-        except httpx.TimeoutException as exc:
-            raise TransientFetchError("timeout", f"{type(exc).__name__} on {url}") from exc
-        except httpx.DecodingError as exc:
-            raise PermanentFetchError(
-                "decoding", f"bad content encoding from {url}: {exc}"
-            ) from exc
-        except (httpx.TransportError, httpx.InvalidURL) as exc:
-            raise TransientFetchError(
-                "connection", f"{type(exc).__name__} on {url}: {exc}"
-            ) from exc
-        text, encoding = decode_html(body, response.charset_encoding)
+        # An answer that is not the page (a redirect, an error) is not read: its
+        # connection is closed rather than kept.
+        with self._connections.open(url, deadline) as response:
+            if response.status in REDIRECT_STATUSES:
+                return _redirect_target(response)
+            _check_status(response)
+            content_type = _check_content_type(response)
+            body = read_capped(response, self.max_body_bytes)
+        text, encoding = decode_html(body, _header_charset(response.headers))
         return FetchedPage(
-            str(response.url),
-            response.status_code,
-            content_type,
-            body,
-            text,
-            encoding,
-            dict(response.headers),
+            response.url, response.status, content_type, body, text, encoding, response.headers
         )
-
-    def _redirect_target(self, response: httpx.Response) -> str:
-        location = response.headers.get("location")
-        if not location:
-            raise PermanentFetchError("redirects", f"redirect without Location from {response.url}")
-        return urljoin(str(response.url), location)
-
-    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise PermanentFetchError(
-                "too-large", f"Content-Length {declared} is over {self.max_body_bytes} bytes"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        # iter_bytes yields decompressed data, so the cap also stops gzip bombs.
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PermanentFetchError(
-                    "too-large", f"body over {self.max_body_bytes} bytes (decompressed)"
-                )
-            if time.monotonic() > deadline:
-                raise TransientFetchError(
-                    "timeout", f"page took longer than {self.total_timeout_s:g} s in total"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _check_robots(self, url: str) -> None:
         if not self.obey_robots:
@@ -434,17 +333,54 @@ class PageFetcher:
 
     def _load_robots(self, origin: str) -> RobotFileParser:
         rules = RobotFileParser()
+        url = f"{origin}/robots.txt"
+        lines: list[str] = []
         try:
-            response = self._client.get(f"{origin}/robots.txt")
-            lines = response.text.splitlines() if response.status_code == 200 else []
-        except httpx.HTTPError:
-            lines = []  # no readable robots.txt: everything is allowed, as the RFC says
+            with self._connections.open(url, time.monotonic() + self.total_timeout_s) as response:
+                if response.status == 200:
+                    body = read_capped(response, MAX_ROBOTS_BYTES)
+                    lines = body.decode("utf-8", errors="replace").splitlines()
+        except FetchError as exc:
+            if exc.kind == "private-address":
+                raise
+            # No readable robots.txt: everything is allowed, as RFC 9309 says.
         rules.parse(lines)
         return rules
 
 
-def _check_status(response: httpx.Response) -> None:
-    status = response.status_code
+def _redirect_target(response: PageResponse) -> str:
+    location = response.headers.get("location")
+    if not location:
+        raise PermanentFetchError("redirects", f"redirect without Location from {response.url}")
+    return urljoin(response.url, location)
+
+
+def read_capped(response: PageResponse, max_bytes: int) -> bytes:
+    """The response's body decoded from its Content-Encoding, at most `max_bytes` of it.
+
+    The cap counts decoded bytes, so a gzip or brotli bomb stops at it too:
+    PermanentFetchError "too-large"; a body that does not decode is "decoding".
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PermanentFetchError(
+            "too-large", f"Content-Length {declared} is over {max_bytes} bytes"
+        )
+    decoders = content_decoders(response.headers.get("content-encoding", ""), response.url)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.body_chunks():
+        for decoder in decoders:
+            chunk = decoder.decode(chunk, max_bytes - size)
+        size += len(chunk)
+        if size > max_bytes:
+            raise PermanentFetchError("too-large", f"body over {max_bytes} bytes (decompressed)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_status(response: PageResponse) -> None:
+    status = response.status
     if status < 400:
         return
     if status in PERMANENT_STATUSES:
@@ -455,13 +391,22 @@ def _check_status(response: httpx.Response) -> None:
     )
 
 
-def _check_content_type(response: httpx.Response) -> str:
+def _check_content_type(response: PageResponse) -> str:
     content_type = response.headers.get("content-type", "text/html").split(";")[0].strip().lower()
     if content_type and not content_type.startswith(PAGE_CONTENT_TYPES):
         raise PermanentFetchError(
             "content-type", f"{response.url} is {content_type!r}, not a web page"
         )
     return content_type
+
+
+def _header_charset(headers: dict[str, str]) -> str | None:
+    """The charset parameter of Content-Type, if there is one."""
+    for parameter in headers.get("content-type", "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -94,6 +94,8 @@ class SiteArticle:
 class _Site:
     articles: list[SiteArticle] = field(default_factory=list)
     pages: dict[str, bytes] = field(default_factory=dict)
+    # Article pages as sent, built on first request: articles are only ever appended.
+    article_pages: dict[str, bytes] = field(default_factory=dict)
     feed_version: int = 0
     requests: int = 0
     log: list[tuple[float, str, str]] = field(default_factory=list)
@@ -336,7 +338,10 @@ class _Handler(BaseHTTPRequestHandler):
         if article is None:
             self._send(404, b"no such article")
             return
-        self._send(200, article_page(article, number).encode(), "text/html; charset=utf-8")
+        page = self.site.article_pages.get(number)
+        if page is None:
+            page = self.site.article_pages[number] = article_page(article, number).encode()
+        self._send(200, page, "text/html; charset=utf-8")
 
     def _page(self, name: str) -> None:
         body = self.site.pages.get(name)

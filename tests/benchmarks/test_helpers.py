@@ -10,10 +10,12 @@ import pytest
 from akhbar.article import article_id
 from benchmarks.end_to_end import NewsSites, percentile
 from benchmarks.feed_sites import FeedSites, server_capacity
+from benchmarks.page_site import PageSite
 from benchmarks.profiles import summarize
 from benchmarks.soak import Samples, curve, growth
 from ingest.feeds import Feed
-from ingest.fixture_server import load_saudinewsnet
+from ingest.fetch import PageFetcher
+from ingest.fixture_server import article_page, load_saudinewsnet
 from ingest.poller import FeedPoller
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "saudinewsnet-sample.jsonl"
@@ -97,3 +99,26 @@ def test_the_bench_feed_sites_answer_a_feed_then_304_and_their_capacity_counts_3
     assert len(first) == len(feeds) and again == []
     assert {state.last_status for state in poller.states.values()} == {304}
     assert capacity > 0
+
+
+def test_the_page_site_serves_the_fixture_pages_as_sent_and_reports_its_cpu() -> None:
+    # Given the cleaning benchmark's site, serving the sample's article pages
+    site = PageSite(SAMPLE)
+    base = site.start()
+    try:
+        before = site.cpu_seconds()
+        # When pages are fetched on one kept-alive connection, a query string among them
+        fetcher = PageFetcher(allow_hosts=["127.0.0.1"], host_spacing_s=0)
+        pages = [fetcher.fetch(f"{base}/news/{n}?copy=2") for n in range(3)]
+        missing = httpx.get(f"{base}/news/100000", trust_env=False)
+        used = site.cpu_seconds() - before
+    finally:
+        site.stop()
+    # Then each is the fixture site's page for that article, byte for byte
+    articles = load_saudinewsnet(SAMPLE, limit=3)
+    assert [page.body for page in pages] == [
+        article_page(article, str(n)).encode() for n, article in enumerate(articles)
+    ]
+    assert missing.status_code == 404
+    # and the CPU it says it used serving them is a small positive figure
+    assert 0.0 < used < 1.0
