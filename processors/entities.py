@@ -1070,6 +1070,11 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
     """Best label paths of several sequences at once, one array step per position.
 
     Shorter sequences are padded; each one's final scores are kept at its own end.
+    A step costs a handful of array calls whatever the sizes, so the calls are the
+    ones numpy does fastest on these small arrays: the candidates are laid out with
+    the previous label last, whose argmax is cheap, and the best score is read at
+    that argmax rather than reduced again with max (the same value, for a third of
+    the time). The first label of the highest scores wins, as with max and argmax.
     """
     if not emissions:
         return []
@@ -1085,25 +1090,34 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
     back = np.zeros((longest, count, labels), dtype=np.intp)
     final = np.zeros((count, labels))
     score = padded[0].copy()
+    # candidates[n, label, previous] = score[n, previous] + transitions[previous, label]
+    into = np.ascontiguousarray(transitions.T)
     candidates = np.empty((count, labels, labels))
+    flat_candidates, flat_score = candidates.reshape(-1), score.reshape(-1)
+    # Where each (sequence, label) row of the candidates starts in the flat array.
+    row_starts = np.arange(count * labels) * labels
+    best_previous = np.empty(count * labels, dtype=np.intp)
     for i in range(longest):
         if i:
-            np.add(score[:, :, None], transitions, out=candidates)
-            candidates.argmax(axis=1, out=back[i])
-            candidates.max(axis=1, out=score)
-            score += padded[i]
+            np.add(score[:, None, :], into, out=candidates)
+            np.argmax(candidates, axis=2, out=back[i])
+            np.add(row_starts, back[i].reshape(-1), out=best_previous)
+            np.take(flat_candidates, best_previous, out=flat_score)
+            np.add(score, padded[i], out=score)
         if i in ending:
             final[ending[i]] = score[ending[i]]
     # Back from each sequence's own end, all sequences a step at a time.
-    best = np.zeros((count, longest), dtype=np.intp)
-    last, every = final.argmax(axis=1), np.arange(count)
+    best = np.zeros((longest, count), dtype=np.intp)
+    last = final.argmax(axis=1)
+    flat_back = back.reshape(longest, count * labels)
+    sequence_starts = np.arange(count) * labels
     label = last.copy()
     for i in range(longest - 1, -1, -1):
         if i in ending:
             label[ending[i]] = last[ending[i]]
-        best[:, i] = label
-        label = back[i, every, label]
-    return [best[n, :length].tolist() for n, length in enumerate(lengths)]
+        best[i] = label
+        label = flat_back[i].take(sequence_starts + label)
+    return [best[:length, n].tolist() for n, length in enumerate(lengths)]
 
 
 def places_in_context(
