@@ -92,8 +92,8 @@ class Enricher:
         """Entities, quantities, quotes and dates; `tokens` are the display text's when made."""
         text = article.display_text or ""
         sentences = [(s.start, s.end) for s in article.sentences or []] or [(0, len(text))]
-        entities = self.tagger.entities(text, sentences)
         tokens = tokens or Tokens.of(text, article.search_text)
+        entities = self.tagger.entities(text, sentences, tokens.spans)
         quantities = extract_quantities(text, tokens)
         quotes = extract_quotes(text, entities, sentences, tokens)
         dates = extract_dates(text, article.published_at, tokens)

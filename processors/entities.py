@@ -23,6 +23,7 @@ import gzip
 import re
 import struct
 import threading
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -811,21 +812,59 @@ class EntityTagger:
         ]
 
     def entities(
-        self, text: str, sentences: Sequence[tuple[int, int]] | None = None
+        self,
+        text: str,
+        sentences: Sequence[tuple[int, int]] | None = None,
+        token_spans: Sequence[tuple[int, int]] | None = None,
     ) -> list[Entity]:
-        """Entities of `text`, tagged sentence by sentence, with canonical names."""
+        """Entities of `text`, tagged sentence by sentence, with canonical names.
+
+        `token_spans` are the (start, end) of every TOKEN_RE match in the whole
+        text when already made (the enrich step's `Tokens`): each sentence's
+        tokens are then taken from them instead of matched again.
+        """
         spans = sentences or [(0, len(text))]
-        tags = self.tag_document([TOKEN_RE.findall(text, start, end) for start, end in spans])
+        offsets = sentence_token_spans(text, spans, token_spans)
+        tags = self.tag_document([[text[a:b] for a, b in tokens] for tokens in offsets])
         found: list[Entity] = []
-        for (start, end), sentence_tags in zip(spans, tags, strict=True):
+        for tokens, sentence_tags in zip(offsets, tags, strict=True):
             if sentence_tags.count("O") == len(sentence_tags):
-                continue  # most sentences: their token offsets are never needed
-            named = list(_tag_spans(sentence_tags))
-            # Offsets are into the whole text: the sentences were matched in place.
-            offsets = [match.span() for match in TOKEN_RE.finditer(text, start, end)]
-            for first, last, kind in named:
-                found.append(_entity(text, offsets[first][0], offsets[last - 1][1], kind))
+                continue  # most sentences
+            for first, last, kind in _tag_spans(sentence_tags):
+                found.append(_entity(text, tokens[first][0], tokens[last - 1][1], kind))
         return merge_mentions(found)
+
+
+def sentence_token_spans(
+    text: str,
+    sentences: Sequence[tuple[int, int]],
+    token_spans: Sequence[tuple[int, int]] | None = None,
+) -> list[list[tuple[int, int]]]:
+    """Per sentence, the offsets of the tokens TOKEN_RE matches within it.
+
+    Cut from `token_spans`, the whole text's (matched here when not given): a
+    sentence no token of the whole text straddles has exactly those tokens (the
+    pattern has no look-around, so a match that ends inside the sentence is
+    found the same way within it). A sentence whose edge cuts a token is
+    matched on its own.
+    """
+    if token_spans is None:
+        token_spans = _matched_spans(text, 0, len(text))
+    starts = [start for start, _end in token_spans]
+    found = []
+    for start, end in sentences:
+        first, stop = bisect_left(starts, start), bisect_left(starts, end)
+        straddled = (first and token_spans[first - 1][1] > start) or (
+            stop > first and token_spans[stop - 1][1] > end
+        )
+        found.append(
+            _matched_spans(text, start, end) if straddled else list(token_spans[first:stop])
+        )
+    return found
+
+
+def _matched_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return list(map(re.Match.span, TOKEN_RE.finditer(text, start, end)))
 
 
 # Token forms whose scores the tagger keeps: a few days of news vocabulary. Each
