@@ -922,6 +922,22 @@ class FormTable:
             self.scores = np.zeros((needed, *self.scores.shape[1:]))
 
 
+class WeightRows(dict[Hashable, tuple[int, ...]]):
+    """Per `what` of one kind of per-position feature, the model's weight rows of its names.
+
+    A `what` not yet in it is looked up in the model when first read, so a read
+    costs one dict access, met before or not. Filled by the tagger as documents come.
+    """
+
+    def __init__(self, rows_of: Callable[[Hashable], tuple[int, ...]]) -> None:
+        super().__init__()
+        self._rows_of = rows_of
+
+    def __missing__(self, what: Hashable) -> tuple[int, ...]:
+        rows = self[what] = self._rows_of(what)
+        return rows
+
+
 class LinearChain:
     """A linear-chain CRF's weights as arrays, decoding exactly as crfsuite does.
 
@@ -977,9 +993,9 @@ class LinearChain:
         return cls(labels, attributes, state, transitions)
 
     def _index_kind(self, kind: DynamicKind) -> dict[Hashable, tuple[int, ...]]:
-        """The weight rows of every `what` of a kind with `parse`; empty (a cache) for the rest."""
+        """The weight rows of every `what` of a kind with `parse`; an empty cache for the rest."""
         if kind.parse is None:
-            return {}
+            return WeightRows(lambda what: self._rows(kind.names(what)))
         return {
             what: self._rows(kind.names(what))
             for name in self._attributes
@@ -1065,29 +1081,31 @@ class LinearChain:
     ) -> None:
         """Add the weights of each position's per-position features to `scores`, in place."""
         elsewhere = _Document(prepared).elsewhere
-        for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
+        for cache in self.dynamic_rows:
             # A bound on memory, kept between documents; the common ones come back at once.
-            if kind.parse is None and len(cache) >= DYNAMIC_CACHE:
+            if isinstance(cache, WeightRows) and len(cache) >= DYNAMIC_CACHE:
                 cache.clear()
-        positions: list[int] = []
-        rows: list[int] = []
+        # A cached kind's `what` is looked up (and met the first time) in one dict access;
+        # an indexed kind's `what` missing from its index has no weight.
+        look_ups = [
+            cache.__getitem__ if isinstance(cache, WeightRows) else cache.get
+            for cache in self.dynamic_rows
+        ]
+        # (position, weight rows) in the order each position gets its features added.
+        weighted: list[tuple[int, tuple[int, ...]]] = []
         first = 0
         for sentence, found, size in zip(prepared, elsewhere, lengths, strict=True):
-            for kind, cache in zip(DYNAMIC_KINDS, self.dynamic_rows, strict=True):
+            for kind, look_up in zip(DYNAMIC_KINDS, look_ups, strict=True):
                 fired = kind.find(sentence, found)
-                if kind.parse is None:
-                    for what in fired.whats:
-                        if what not in cache:
-                            cache[what] = self._rows(kind.names(what))
                 # Most `what`s have no weight (bigrams the model never kept): skip them first.
-                weighted = [
-                    (i, weights)
-                    for i, weights in zip(fired.positions, map(cache.get, fired.whats), strict=True)
+                weighted += [
+                    (first + i, weights)
+                    for i, weights in zip(fired.positions, map(look_up, fired.whats), strict=True)
                     if weights
                 ]
-                positions += [first + i for i, weights in weighted for _row in weights]
-                rows += [row for _i, weights in weighted for row in weights]
             first += size
+        positions = [i for i, weights in weighted for _row in weights]
+        rows = [row for _i, weights in weighted for row in weights]
         if positions:
             np.add.at(scores, positions, self._state[rows])
 
