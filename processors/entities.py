@@ -1238,14 +1238,24 @@ def _tag_spans(tags: Sequence[str]) -> Iterator[tuple[int, int, str]]:
 
 def _entity(text: str, start: int, end: int, kind: str) -> Entity:
     """An entity with any conjunction or preposition on its first word cut off."""
-    first_word = text[start:end].split(" ", 1)[0]
-    prefix = _detachable_prefix(first_word)
-    start += len(prefix)
-    surface = text[start:end]
+    cut, canonical = _named(text[start:end], kind)
+    return Entity(text[start + cut : end], kind, start + cut, end, canonical)
+
+
+# Mentions whose cut and canonical name are kept: news names the same few
+# thousand people, places and bodies day after day.
+NAMED_CACHE = 50_000
+
+
+@lru_cache(maxsize=NAMED_CACHE)
+def _named(mention: str, kind: str) -> tuple[int, str]:
+    """(characters cut off the front, canonical name) of a tagged mention."""
+    prefix = _detachable_prefix(mention.split(" ", 1)[0])
+    surface = mention[len(prefix) :]
     # لل is ل + ال with the alef dropped: للدفاع names الدفاع.
     doubled_lam = prefix.endswith("ل") and surface.startswith("ل")
     canonical = "ا" + surface if doubled_lam else surface
-    return Entity(surface, kind, start, end, _bare_name(canonical, kind))
+    return len(prefix), _bare_name(canonical, kind)
 
 
 def _bare_name(name: str, kind: str) -> str:
@@ -1292,19 +1302,27 @@ def merge_mentions(entities: list[Entity]) -> list[Entity]:
     all inside an earlier, longer mention of the same type takes its canonical form.
     """
     merged: list[Entity] = []
-    earlier_words: list[frozenset[str]] = []
+    # Per type, the canonical forms given so far with their words, in order: a
+    # mention is compared with the earlier ones of its own type only.
+    earlier: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    words_of: dict[str, frozenset[str]] = {}
     for entity in entities:
-        words = frozenset(word_key(w) for w in entity.canonical.split())
         canonical = entity.canonical
-        for earlier, their_words in zip(merged, earlier_words, strict=True):
-            if (
-                earlier.type == entity.type
-                and len(earlier.canonical) > len(canonical)
-                and words <= their_words
-            ):
-                canonical = earlier.canonical
+        words = _words_of(canonical, words_of)
+        same_type = earlier.setdefault(entity.type, [])
+        for their_canonical, their_words in same_type:
+            if len(their_canonical) > len(canonical) and words <= their_words:
+                canonical = their_canonical
                 break
         merged.append(Entity(entity.text, entity.type, entity.start, entity.end, canonical))
         # What a later mention is compared with: the words of this one's canonical form.
-        earlier_words.append(frozenset(word_key(w) for w in canonical.split()))
+        same_type.append((canonical, _words_of(canonical, words_of)))
     return merged
+
+
+def _words_of(name: str, known: dict[str, frozenset[str]]) -> frozenset[str]:
+    """The word keys of a name, kept in `known`: an article repeats its names."""
+    words = known.get(name)
+    if words is None:
+        words = known[name] = frozenset(word_key(w) for w in name.split())
+    return words
