@@ -1067,13 +1067,15 @@ class LinearChain:
         scores = table[:, 0].copy()
         sentence = np.repeat(np.arange(len(lengths)), lengths)
         for slot, offset in enumerate(OFFSETS, start=1):
-            # Token i sees token i + offset when both are in the same sentence.
+            # Token i sees token i + offset when both are in the same sentence; the
+            # others are left as they are (`where`), not gathered and scattered back.
             if offset > 0:
+                seer, seen = scores[:-offset], table[offset:, slot]
                 same = sentence[:-offset] == sentence[offset:]
-                scores[:-offset][same] += table[offset:, slot][same]
             else:
+                seer, seen = scores[-offset:], table[:offset, slot]
                 same = sentence[-offset:] == sentence[:offset]
-                scores[-offset:][same] += table[:offset, slot][same]
+            np.add(seer, seen, out=seer, where=same[:, None])
         return scores
 
     def _add_dynamic(
