@@ -1146,36 +1146,39 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
     ending: dict[int, list[int]] = {}
     for n, length in enumerate(lengths):
         ending.setdefault(length - 1, []).append(n)
-    back = np.zeros((longest, count, labels), dtype=np.intp)
+    # Per position, the best previous label of each (sequence, label), flat.
+    back = np.zeros((longest, count * labels), dtype=np.intp)
     final = np.zeros((count, labels))
     score = padded[0].copy()
     # candidates[n, label, previous] = score[n, previous] + transitions[previous, label]
     into = np.ascontiguousarray(transitions.T)
     candidates = np.empty((count, labels, labels))
+    # Views made once: each step only calls numpy, it makes no arrays of its own.
+    widened, by_row = score[:, None, :], candidates.reshape(count * labels, labels)
     flat_candidates, flat_score = candidates.reshape(-1), score.reshape(-1)
     # Where each (sequence, label) row of the candidates starts in the flat array.
     row_starts = np.arange(count * labels) * labels
     best_previous = np.empty(count * labels, dtype=np.intp)
-    for i in range(longest):
-        if i:
-            np.add(score[:, None, :], into, out=candidates)
-            np.argmax(candidates, axis=2, out=back[i])
-            np.add(row_starts, back[i].reshape(-1), out=best_previous)
-            np.take(flat_candidates, best_previous, out=flat_score)
-            np.add(score, padded[i], out=score)
+    if 0 in ending:
+        final[ending[0]] = score[ending[0]]
+    for i, came_from, emission in zip(range(1, longest), back[1:], padded[1:], strict=True):
+        np.add(widened, into, out=candidates)
+        np.argmax(by_row, axis=1, out=came_from)
+        np.add(row_starts, came_from, out=best_previous)
+        np.take(flat_candidates, best_previous, out=flat_score)
+        np.add(score, emission, out=score)
         if i in ending:
             final[ending[i]] = score[ending[i]]
     # Back from each sequence's own end, all sequences a step at a time.
     best = np.zeros((longest, count), dtype=np.intp)
     last = final.argmax(axis=1)
-    flat_back = back.reshape(longest, count * labels)
     sequence_starts = np.arange(count) * labels
     label = last.copy()
     for i in range(longest - 1, -1, -1):
         if i in ending:
             label[ending[i]] = last[ending[i]]
         best[i] = label
-        label = flat_back[i].take(sequence_starts + label)
+        label = back[i].take(sequence_starts + label)
     return [best[:length, n].tolist() for n, length in enumerate(lengths)]
 
 
