@@ -800,8 +800,11 @@ class EntityTagger:
         prepared, tagged = self._chain.tag(sentences)
         if not place_rule:
             return tagged
+        # A sentence without a listed name has nothing the rule could change.
         return [
             places_in_context([f.key for f in sentence.looked_up], sentence.matches, tags)
+            if sentence.matches
+            else tags
             for sentence, tags in zip(prepared, tagged, strict=True)
         ]
 
@@ -1058,7 +1061,8 @@ class LinearChain:
         self._add_dynamic(scores, prepared, lengths)
         emissions = [scores[end - size : end] for size, end in zip(lengths, ends, strict=True)]
         paths = iter(_viterbi([e for e in emissions if len(e)], self._transitions))
-        tags = [[self.labels[label] for label in next(paths)] if size else [] for size in lengths]
+        label_of = self.labels.__getitem__
+        tags = [list(map(label_of, next(paths))) if size else [] for size in lengths]
         return prepared, tags
 
     def _form_scores(self, rows: list[int], lengths: list[int]) -> np.ndarray:
@@ -1179,7 +1183,7 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
             label[ending[i]] = last[ending[i]]
         best[i] = label
         label = back[i].take(sequence_starts + label)
-    return [best[:length, n].tolist() for n, length in enumerate(lengths)]
+    return [path[:length] for path, length in zip(best.T.tolist(), lengths, strict=True)]
 
 
 def places_in_context(
