@@ -1154,10 +1154,13 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
     back = np.zeros((longest, count * labels), dtype=np.intp)
     final = np.zeros((count, labels))
     score = padded[0].copy()
-    # candidates[n, label, previous] = score[n, previous] + transitions[previous, label]
-    into = np.ascontiguousarray(transitions.T)
+    # candidates[n, label, previous] = score[n, previous] + transitions[previous, label],
+    # the transitions copied out for each sequence: adding whole arrays is cheaper
+    # than broadcasting them.
+    into = np.ascontiguousarray(np.broadcast_to(transitions.T, (count, labels, labels)))
     candidates = np.empty((count, labels, labels))
-    # Views made once: each step only calls numpy, it makes no arrays of its own.
+    # Views made once: each step only calls numpy, it makes no arrays of its own; the
+    # array methods, not numpy's functions, which wrap them in Python.
     widened, by_row = score[:, None, :], candidates.reshape(count * labels, labels)
     flat_candidates, flat_score = candidates.reshape(-1), score.reshape(-1)
     # Where each (sequence, label) row of the candidates starts in the flat array.
@@ -1167,9 +1170,9 @@ def _viterbi(emissions: Sequence[np.ndarray], transitions: np.ndarray) -> list[l
         final[ending[0]] = score[ending[0]]
     for i, came_from, emission in zip(range(1, longest), back[1:], padded[1:], strict=True):
         np.add(widened, into, out=candidates)
-        np.argmax(by_row, axis=1, out=came_from)
+        by_row.argmax(axis=1, out=came_from)
         np.add(row_starts, came_from, out=best_previous)
-        np.take(flat_candidates, best_previous, out=flat_score)
+        flat_candidates.take(best_previous, out=flat_score)
         np.add(score, emission, out=score)
         if i in ending:
             final[ending[i]] = score[ending[i]]
