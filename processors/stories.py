@@ -382,7 +382,9 @@ def signatures(
     for offset, multiplier in enumerate(SHINGLE_MIX):
         # Array arithmetic wraps around at 64 bits, which is the mixing intended.
         shingles += hashes[offset : offset + span] * np.uint64(multiplier)
-    return _minhash(np.unique(shingles)), _minhash(np.unique(hashes))
+    # A signature is a minimum per slot, which repeats cannot change: the words are
+    # made distinct first because nearly half repeat; shingles seldom do.
+    return _minhash(shingles), _minhash(np.unique(hashes))
 
 
 def add_word_hashes(known: dict[str, int], words: list[str]) -> dict[str, int]:

@@ -139,6 +139,9 @@ def test_signatures_are_those_datasketch_makes_of_the_same_hashes() -> None:
         )
         reference.update_batch(values[:count].tolist())
         assert (stories._minhash(values[:count]).hashvalues == reference.hashvalues).all()
+        # Repeated values (a shingle met twice) change nothing
+        repeated = np.concatenate([values[:count], values[:count][::-1]])
+        assert (stories._minhash(repeated).hashvalues == reference.hashvalues).all()
 
 
 def stored_ids(database: Path) -> set[str]:
