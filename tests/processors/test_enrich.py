@@ -95,6 +95,7 @@ def test_the_loaded_model_is_left_out_of_garbage_collections(aleppo_text: str) -
     tracked = {id(obj) for obj in gc.get_objects()}
     lexicon = load_lexicon()
     assert id(lexicon.gazetteer) not in tracked and id(lexicon.clusters) not in tracked
-    # And what is made afterwards is collected as usual
+    # And what is made afterwards is collected as usual, the young less often
     later = enricher.enrich(aleppo_article(aleppo_text))
     assert any(obj is later.entities for obj in gc.get_objects())
+    assert gc.get_threshold()[0] >= enrich.YOUNG_COLLECTION_EVERY
