@@ -66,13 +66,15 @@ class Prepared:
             (0, len(self.text))
         ]
         self.tokens = Tokens.of(self.text, article.search_text)
-        self.entities: list[Entity] = enricher.tagger.entities(self.text, self.sentences)
+        self.entities: list[Entity] = enricher.tagger.entities(
+            self.text, self.sentences, self.tokens.spans
+        )
 
 
 def part_steps(tmp: Path, enricher: Enricher) -> dict[str, Callable[[Prepared], object]]:
     stories = StoryIndex(tmp / "parts-stories.sqlite")
     return {
-        "entities": lambda p: enricher.tagger.entities(p.text, p.sentences),
+        "entities": lambda p: enricher.tagger.entities(p.text, p.sentences, p.tokens.spans),
         "tokens": lambda p: Tokens.of(p.text, p.article.search_text),
         "quantities": lambda p: extract_quantities(p.text, p.tokens),
         "quotes": lambda p: extract_quotes(p.text, p.entities, p.sentences, p.tokens),

@@ -13,6 +13,11 @@ Each word is hashed once (a stable 64-bit BLAKE2b digest, cached: news repeats
 its vocabulary) and a shingle's hash is mixed from its words' hashes, so no
 shingle string is built or hashed. Expiry pops the oldest articles off a heap
 of their times instead of scanning every fingerprint for each new article.
+
+The LSH bands are those datasketch's MinHashLSH chooses for each threshold, but
+their keys are cut from the signature in one array pass and kept in plain dicts
+(`BandIndex`): datasketch's index does Python work per band for every insert,
+query and removal, which cost more than the rest of the index put together.
 """
 
 from __future__ import annotations
@@ -134,8 +139,8 @@ class StoryIndex:
         )
         self._window = window.total_seconds()
         self._lock = threading.Lock()
-        self._copies = MinHashLSH(threshold=DUPLICATE_THRESHOLD, num_perm=NUM_PERM)
-        self._stories = MinHashLSH(threshold=STORY_THRESHOLD, num_perm=NUM_PERM)
+        self._copies = BandIndex(DUPLICATE_THRESHOLD)
+        self._stories = BandIndex(STORY_THRESHOLD)
         self._indexed: dict[str, _Indexed] = {}
         # (time, id) of every indexed article, the oldest on top: expiry looks
         # only at what leaves the window, never at the whole index.
@@ -181,7 +186,7 @@ class StoryIndex:
         # An article arriving late is compared only with those within the window of it.
         copies = [
             key
-            for key in self._copies.query(shingles)
+            for key in self._copies.query(shingles.hashvalues)
             if self._near(key, at)
             and self._indexed[key].shingles.jaccard(shingles) >= DUPLICATE_THRESHOLD
         ]
@@ -190,7 +195,7 @@ class StoryIndex:
             return StoryMatch(self._indexed[original].story_id, original)
         scored = [
             (self._indexed[key].content.jaccard(content), key)
-            for key in self._stories.query(content)
+            for key in self._stories.query(content.hashvalues)
             if self._near(key, at)
         ]
         best = max((s for s in scored if s[0] >= STORY_THRESHOLD), default=None)
@@ -237,8 +242,8 @@ class StoryIndex:
         shingles: LeanMinHash,
         content: LeanMinHash,
     ) -> None:
-        self._copies.insert(article_id, shingles)
-        self._stories.insert(article_id, content)
+        self._copies.insert(article_id, shingles.hashvalues)
+        self._stories.insert(article_id, content.hashvalues)
         self._indexed[article_id] = _Indexed(shingles, content, story_id, at)
         heapq.heappush(self._expiry, (at, article_id))
         self._newest = max(self._newest, at)
@@ -298,6 +303,63 @@ class StoryIndex:
         self._db.close()
 
 
+class BandIndex:
+    """The articles whose signatures share a band with a given one: LSH candidates.
+
+    Banded as datasketch's MinHashLSH bands for the same threshold (its own
+    choice of bands and rows), and a query gives the same keys as that index
+    holding the same signatures (tests/processors/test_stories.py checks). A
+    band's key is the raw bytes of its rows, all bands cut from the signature by
+    one array view, and each band is a dict of key -> the articles under it.
+    Called by StoryIndex under its lock; inserting a key twice raises ValueError.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        reference = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self.bands, self.rows = reference.b, reference.r
+        # Bucket order and contents follow datasketch's, so candidates come out alike.
+        self._buckets: list[dict[bytes, set[str]]] = [{} for _ in range(self.bands)]
+        self._band_keys: dict[str, list[bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._band_keys)
+
+    def band_keys(self, hashvalues: np.ndarray) -> list[bytes]:
+        """One key per band: the bytes of that band's rows of the signature."""
+        used = np.ascontiguousarray(hashvalues[: self.bands * self.rows], dtype=np.uint64)
+        # A void item of a band's width reads back as the bytes of that band.
+        keys: list[bytes] = used.view(f"V{8 * self.rows}").tolist()
+        return keys
+
+    def insert(self, key: str, hashvalues: np.ndarray) -> None:
+        if key in self._band_keys:
+            raise ValueError(f"already indexed: {key}")
+        band_keys = self._band_keys[key] = self.band_keys(hashvalues)
+        for band_key, buckets in zip(band_keys, self._buckets, strict=True):
+            members = buckets.get(band_key)
+            if members is None:
+                buckets[band_key] = {key}
+            else:
+                members.add(key)
+
+    def query(self, hashvalues: np.ndarray) -> set[str]:
+        """The keys sharing at least one band with the signature."""
+        found: set[str] = set()
+        for band_key, buckets in zip(self.band_keys(hashvalues), self._buckets, strict=True):
+            members = buckets.get(band_key)
+            if members:
+                found.update(members)
+        return found
+
+    def remove(self, key: str) -> None:
+        """Forget `key`; a key not indexed raises KeyError."""
+        for band_key, buckets in zip(self._band_keys.pop(key), self._buckets, strict=True):
+            members = buckets[band_key]
+            members.discard(key)
+            if not members:
+                del buckets[band_key]
+
+
 def content_words(search_text: str) -> list[str]:
     """The words of a search text that can tell one story from another, in order."""
     return content_keys(TOKEN_RE.findall(search_text.replace(TATWEEL, "")))
@@ -320,7 +382,9 @@ def signatures(
     for offset, multiplier in enumerate(SHINGLE_MIX):
         # Array arithmetic wraps around at 64 bits, which is the mixing intended.
         shingles += hashes[offset : offset + span] * np.uint64(multiplier)
-    return _minhash(np.unique(shingles)), _minhash(np.unique(hashes))
+    # A signature is a minimum per slot, which repeats cannot change: the words are
+    # made distinct first because nearly half repeat; shingles seldom do.
+    return _minhash(shingles), _minhash(np.unique(hashes))
 
 
 def add_word_hashes(known: dict[str, int], words: list[str]) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from akhbar.pipeline import processing_stages
 from akhbar.runner import HEADER_ERROR, Stage
 from akhbar.topics import Topics
 from processors import enrich
+from processors.entities import load_lexicon
 from processors.normalize import normalize
 from tests.akhbar.test_bus_contract import read_all
 from tests.akhbar.test_runner import dead_letters, drain, produce
@@ -83,3 +85,17 @@ def test_the_stage_puts_the_story_index_on_disk_before_committing(
     assert Path(f"{path}-wal").stat().st_size == 0
     with sqlite3.connect(path) as db:
         assert [row[0] for row in db.execute("SELECT id FROM story_articles")] == [article.id]
+
+
+def test_the_loaded_model_is_left_out_of_garbage_collections(aleppo_text: str) -> None:
+    # Given an enricher that has loaded its model on a first article
+    enricher = enrich.Enricher(None)
+    enricher.enrich(aleppo_article(aleppo_text))
+    # Then the word lists it reads are no longer walked by each full collection
+    tracked = {id(obj) for obj in gc.get_objects()}
+    lexicon = load_lexicon()
+    assert id(lexicon.gazetteer) not in tracked and id(lexicon.clusters) not in tracked
+    # And what is made afterwards is collected as usual, the young less often
+    later = enricher.enrich(aleppo_article(aleppo_text))
+    assert any(obj is later.entities for obj in gc.get_objects())
+    assert gc.get_threshold()[0] >= enrich.YOUNG_COLLECTION_EVERY

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processors import entities as entities_module
 from processors.entities import (
@@ -17,6 +20,7 @@ from processors.entities import (
     EntityTagger,
     document_features,
     merge_mentions,
+    sentence_token_spans,
     token_features,
     tokenize,
 )
@@ -222,3 +226,35 @@ def test_scoring_counts_exact_spans_only() -> None:
 
 def test_a_stray_inside_tag_opens_an_entity() -> None:
     assert spans(["O", "I-ORG", "I-ORG", "B-LOC"]) == [(1, 3, "ORG"), (3, 4, "LOC")]
+
+
+# Digits with separators, words, marks and punctuation: tokens a sentence edge can cut.
+TOKEN_TEXT = st.text(st.sampled_from(list("12٣.,٫٬ حلبو\u064e\u0670«»،-a")), max_size=80)
+
+
+@given(TOKEN_TEXT, st.lists(st.integers(min_value=0, max_value=80), max_size=6))
+@settings(max_examples=400, deadline=None)
+def test_sentence_tokens_cut_from_the_whole_texts_are_those_matched_in_each_sentence(
+    text: str, cuts: list[int]
+) -> None:
+    # Given a text cut into sentences anywhere, mid-token too
+    edges = sorted({0, len(text), *(min(cut, len(text)) for cut in cuts)})
+    sentences = list(itertools.pairwise(edges))
+    whole = [match.span() for match in TOKEN_RE.finditer(text)]
+    # Then each sentence's tokens are those matched within it alone
+    expected = [
+        [match.span() for match in TOKEN_RE.finditer(text, start, end)] for start, end in sentences
+    ]
+    assert sentence_token_spans(text, sentences, whole) == expected
+    assert sentence_token_spans(text, sentences) == expected
+
+
+def test_entities_from_shared_token_spans_are_those_found_alone(
+    tagger: EntityTagger, tagged_articles: list[dict[str, Any]]
+) -> None:
+    for article in tagged_articles:
+        text = article["display_text"]
+        spans, _sentences = article_sentences(article)
+        whole = [match.span() for match in TOKEN_RE.finditer(text)]
+        found = tagger.entities(text, spans, whole)
+        assert [vars(e) for e in found] == article["entities"], article["url"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasketch import MinHash
+from datasketch import MinHash, MinHashLSH
 
 from processors import stories
 from processors.arabic import search_form
@@ -139,6 +139,9 @@ def test_signatures_are_those_datasketch_makes_of_the_same_hashes() -> None:
         )
         reference.update_batch(values[:count].tolist())
         assert (stories._minhash(values[:count]).hashvalues == reference.hashvalues).all()
+        # Repeated values (a shingle met twice) change nothing
+        repeated = np.concatenate([values[:count], values[:count][::-1]])
+        assert (stories._minhash(repeated).hashvalues == reference.hashvalues).all()
 
 
 def stored_ids(database: Path) -> set[str]:
@@ -166,3 +169,40 @@ def test_made_durable_the_answers_are_in_the_database_file_itself(
     alone.unlink()
     alone.write_bytes(path.read_bytes())
     assert stored_ids(alone) == {item["url"] for item in articles}
+
+
+def test_band_candidates_are_those_of_datasketchs_own_index(
+    articles: list[dict[str, str]],
+) -> None:
+    # Given the fixture's articles and variants of them sharing some bands and not others
+    signatures = []
+    for n, item in enumerate(articles):
+        words = stories.content_words(search_form(item["text"]))
+        for cut in (0, len(words) // 3, len(words) // 2):
+            shingles, content = stories.signatures(words[cut:])
+            signatures.append((f"{n}/{cut}", shingles, content))
+    for threshold, pick in ((stories.DUPLICATE_THRESHOLD, 1), (stories.STORY_THRESHOLD, 2)):
+        ours = stories.BandIndex(threshold)
+        reference = MinHashLSH(threshold=threshold, num_perm=stories.NUM_PERM)
+        removed = set()
+        # When both index the same signatures, some of them removed again
+        for step, signature in enumerate(signatures):
+            key, minhash = signature[0], signature[pick]
+            assert ours.query(minhash.hashvalues) == set(reference.query(minhash))
+            ours.insert(key, minhash.hashvalues)
+            reference.insert(key, minhash)
+            if step % 4 == 3:
+                gone = signatures[step - 2][0]
+                ours.remove(gone)
+                reference.remove(gone)
+                removed.add(gone)
+        # Then every query finds what datasketch finds, the signature's own key among them
+        shared = 0
+        for key, *pair in signatures:
+            found = ours.query(pair[pick - 1].hashvalues)
+            assert found == set(reference.query(pair[pick - 1]))
+            assert (key in found) == (key not in removed)
+            shared += len(found - {key}) > 0
+        assert shared  # variants of one text share bands: the check is not of empty answers
+        assert len(ours) == len(reference.keys)
+        assert (ours.bands, ours.rows) == (reference.b, reference.r)
