@@ -191,7 +191,9 @@ class StoryIndex:
             and self._indexed[key].shingles.jaccard(shingles) >= DUPLICATE_THRESHOLD
         ]
         if copies:
-            original = min(copies, key=lambda key: self._indexed[key].at)
+            # Ties in time (stamps are to the second) go to the smaller id, so the answer does
+            # not depend on the index's set order, which follows the process's hash seed.
+            original = min(copies, key=lambda key: (self._indexed[key].at, key))
             return StoryMatch(self._indexed[original].story_id, original)
         scored = [
             (self._indexed[key].content.jaccard(content), key)
