@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.pool
+import queue
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,34 +166,42 @@ class ExtractionTimeout(InvalidArticle):
     """trafilatura ran past the extraction timeout on this page: it is dead-lettered."""
 
 
-class PageCleaner:
-    """Runs `clean_page` for the fetch step, in `processes` worker processes (0: inline,
-    one page at a time).
+class CleaningClosed(RuntimeError):
+    """The fetch stage closed while the page waited to be cleaned; its message is not
+    committed, so a restart fetches it again."""
 
-    Called from the fetch stage's step threads. With workers, cleaning (CPU-bound)
-    runs beside the fetching and the bus work of the stage's own process, and a
-    page on which extraction runs away is stopped: after `timeout_s` the workers
-    are terminated and started afresh, and ExtractionTimeout (an InvalidArticle)
-    is raised. Workers start through a fork server, never by forking a process
-    that runs Kafka client threads.
+
+class PageCleaner:
+    """Runs `clean_page` for the fetch step: in one cleaning thread of this process
+    (`processes` 0) or in `processes` worker processes.
+
+    Called from the fetch stage's step threads, each with a page it has just
+    downloaded; the call returns the cleaned article. A page on which extraction
+    runs past `timeout_s` raises ExtractionTimeout (an InvalidArticle: the runner
+    dead-letters it). In a thread, the stuck cleaning cannot be stopped: it is left
+    to finish on its own and a new thread cleans the pages after it. In processes,
+    the workers are terminated and started afresh. Workers start through a fork
+    server, never by forking a process that runs Kafka client threads.
     """
 
-    def __init__(self, processes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        processes: int,
+        timeout_s: float,
+        clean: Callable[[str, str, Article], Article] = clean_page,
+    ) -> None:
         self.processes = processes
         self.timeout_s = timeout_s
+        self._clean = clean
         self._pool: multiprocessing.pool.Pool | None = None
         self._lock = threading.Lock()
-        # Inline, one page is cleaned at a time: the fetch threads would only take the
-        # GIL from each other (benchmarks/ingest_throughput.py: 170 -> 281 pages/s in one
-        # run), while their downloads still overlap the cleaning.
-        self._inline = threading.Lock()
+        self._line = CleaningLine(clean, timeout_s) if processes == 0 else None
 
     def __call__(self, html: str, page_url: str, discovered: Article) -> Article:
-        if self.processes == 0:
-            with self._inline:
-                return clean_page(html, page_url, discovered)
+        if self._line is not None:
+            return self._line.clean(html, page_url, discovered)
         pool = self._get_pool()
-        pending = pool.apply_async(clean_page, (html, page_url, discovered))
+        pending = pool.apply_async(self._clean, (html, page_url, discovered))
         try:
             return pending.get(timeout=self.timeout_s)
         except multiprocessing.TimeoutError:
@@ -199,9 +211,11 @@ class PageCleaner:
             ) from None
 
     def start(self) -> None:
-        """Start the workers now and wait until they answer (their imports take seconds),
-        so the first pages do not wait for them."""
-        if self.processes > 0:
+        """Start the cleaning thread, or the workers and wait until they answer (their
+        imports take seconds), so the first pages do not wait for them."""
+        if self._line is not None:
+            self._line.start()
+        else:
             self._get_pool().apply(_ready)
 
     def _get_pool(self) -> multiprocessing.pool.Pool:
@@ -224,10 +238,126 @@ class PageCleaner:
         stuck.terminate()
 
     def close(self) -> None:
+        if self._line is not None:
+            self._line.close()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.terminate()
+
+
+@dataclass
+class _Page:
+    """A downloaded page waiting for the cleaning thread, and what became of it."""
+
+    html: str
+    page_url: str
+    discovered: Article
+    done: threading.Event = field(default_factory=threading.Event)
+    started: float | None = None
+    cleaned_by: threading.Thread | None = None
+    article: Article | None = None
+    error: BaseException | None = None
+
+
+class CleaningLine:
+    """One thread that cleans the pages the fetch threads hand it, one after another.
+
+    `clean()` is called from the fetch step's threads and waits for its page.
+    One page is cleaned at a time, as the fetch threads' downloads overlap it (the
+    threads cleaning at once only took the interpreter from each other), and each
+    page has a time bound of its own: with the fetch threads taking turns under a
+    lock, a runaway page held the lock, and every page behind it ran into the
+    runner's step timeout and was dead-lettered. A page whose cleaning runs past `timeout_s`
+    (counted from when its cleaning began, not from when it was queued) raises
+    ExtractionTimeout in its caller; the thread stuck on it is abandoned (a thread
+    cannot be stopped) and a new one takes the pages queued behind it.
+    """
+
+    def __init__(self, clean: Callable[[str, str, Article], Article], timeout_s: float) -> None:
+        self._clean = clean
+        self.timeout_s = timeout_s
+        self._queue: queue.SimpleQueue[_Page | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._closed:
+                self._start_thread()
+
+    def clean(self, html: str, page_url: str, discovered: Article) -> Article:
+        """The cleaned article, once the cleaning thread comes to this page; CleaningClosed
+        if the line is closed before it does."""
+        page = _Page(html, page_url, discovered)
+        with self._lock:
+            if self._closed:
+                raise CleaningClosed("the fetch stage is closing; the page was not cleaned")
+            if self._thread is None:
+                self._start_thread()
+            self._queue.put(page)
+        self._wait(page)
+        if page.error is not None:
+            raise page.error
+        assert page.article is not None
+        return page.article
+
+    def close(self) -> None:
+        """The thread ends after the page in hand; the callers of pages still queued get
+        CleaningClosed (a stopping stage commits none of them)."""
+        with self._lock:
+            self._closed = True
+            self._thread = None
+            while True:
+                try:
+                    page = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if page is not None:
+                    page.error = CleaningClosed("the fetch stage closed before cleaning the page")
+                    page.done.set()
+            self._queue.put(None)
+
+    def _wait(self, page: _Page) -> None:
+        while True:
+            started = page.started
+            if started is None:
+                wait_s = self.timeout_s  # still queued behind others: its own time has not begun
+            else:
+                wait_s = started + self.timeout_s - time.monotonic()
+            if page.done.wait(max(wait_s, 0.0)):
+                return
+            if started is not None:
+                self._abandon(page)
+                raise ExtractionTimeout(
+                    f"extraction-timeout: cleaning took longer than {self.timeout_s:g} s"
+                )
+
+    def _abandon(self, page: _Page) -> None:
+        """A new thread takes the queue; the one stuck on `page` ends when it comes back."""
+        with self._lock:
+            if not self._closed and self._thread is page.cleaned_by:
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(target=self._run, name="clean-pages", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while self._thread is me:
+            page = self._queue.get()
+            if page is None:
+                return
+            page.cleaned_by = me
+            page.started = time.monotonic()
+            try:
+                page.article = self._clean(page.html, page.page_url, page.discovered)
+            except BaseException as exc:  # handed to the fetch thread that waits for it
+                page.error = exc
+            page.done.set()
 
 
 def _ready() -> bool:
