@@ -3,8 +3,9 @@
 A linear-chain CRF (python-crfsuite) trained by `scripts/train_ner.py` on ANERcorp
 and shipped in processors/resources tags tokens in IOB2. Its features are the
 word's search form, affixes, the clitic-stripped stem, word clusters learned from
-unlabelled news, gazetteer membership and trigger words, over a window of two
-tokens either side. Entities come back with offsets into the display text and a
+unlabelled news, the tag the tagger itself gave the word in unlabelled news (the
+auto-lexicon), gazetteer membership (either spelling of غ/ج) and trigger words,
+over a window of two tokens either side. Entities come back with offsets into the display text and a
 canonical form: clitics stripped (`بحلب` -> `حلب`) and a later short mention of a
 person merged with the full name (`لافروف` -> `سيرجي لافروف`).
 
@@ -54,6 +55,15 @@ ANERGAZET_FILES = {
     "PERS": "anergazet-pers.txt.gz",
 }
 CURATED_GAZETTEER = "gazetteer-curated.tsv"
+# Country, region and city names of the Unicode CLDR (scripts/build_cldr_gazetteer.py).
+CLDR_GAZETTEER = "gazetteer-cldr.tsv"
+# Letters foreign names are written with either way (هونغ كونغ, هونج كونج): a
+# listed name is also looked up with each letter of a pair written as the other.
+SPELLING_PAIRS = (("غ", "ج"),)
+# Words the tagger itself found as names, many times and in many articles, in
+# unlabelled news (scripts/build_auto_lexicon.py): a type for names the labelled
+# corpus never shows. Optional: without the file no such feature is made.
+AUTO_LEXICON_FILE = "auto-lexicon.tsv.gz"
 DEFINITENESS_FILE = "word-definiteness.tsv.gz"
 # Shares (percent) of a word's news occurrences with the article, cut into bands:
 # names sit at the ends (موسكو 0, الرياض 97), common nouns in between (مدينة 41).
@@ -237,6 +247,8 @@ class Lexicon:
     definiteness: dict[str, int]
     # The places of the curated list: hand-checked, unlike the larger gazetteers.
     curated_places: frozenset[tuple[str, ...]]
+    # Per word key, the tag the tagger gave it most in unlabelled news (B-PERS, I-ORG ...).
+    auto: dict[str, str]
 
     @cached_property
     def longest(self) -> dict[str, int]:
@@ -325,6 +337,43 @@ def _resource_text(name: str) -> str:
     return (gzip.decompress(data) if name.endswith(".gz") else data).decode("utf-8")
 
 
+# The auto-lexicon read instead of the shipped one (None: the shipped one; "off": none):
+# training builds its own, one per fold and part.
+_auto_lexicon_choice: list[Path | str | None] = [None]
+NO_AUTO_LEXICON = "off"
+
+
+def use_auto_lexicon(path: Path | str | None) -> None:
+    """Read the auto-lexicon from `path` from now on (None: the shipped one, if any;
+    NO_AUTO_LEXICON: none at all).
+
+    Called by training scripts before any feature is made; the cached lexicon and
+    token features are dropped so that none made with the old list survives.
+    """
+    _auto_lexicon_choice[0] = path
+    load_lexicon.cache_clear()
+    token_features.cache_clear()
+
+
+def load_auto_lexicon() -> dict[str, str]:
+    """word key -> tag, from the chosen file; empty when the shipped one is absent."""
+    path = _auto_lexicon_choice[0]
+    if path == NO_AUTO_LEXICON:
+        return {}
+    if isinstance(path, Path):
+        text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    elif (resources.files("processors") / "resources" / AUTO_LEXICON_FILE).is_file():
+        text = _resource_text(AUTO_LEXICON_FILE)
+    else:
+        return {}
+    auto = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            word, tag, *_counts = line.split("\t")
+            auto[word] = tag
+    return auto
+
+
 @lru_cache(maxsize=1)
 def load_lexicon() -> Lexicon:
     """The shipped clusters and gazetteers (read once per process)."""
@@ -342,19 +391,33 @@ def load_lexicon() -> Lexicon:
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
             _add_entry(curated, kind, name)
+    for line in _resource_text(CLDR_GAZETTEER).splitlines():
+        if line and not line.startswith("#"):
+            kind, _, name = line.partition("\t")
+            _add_entry(entries, kind, name)
     places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
     definiteness = {}
     for line in _resource_text(DEFINITENESS_FILE).splitlines():
         word, _, share = line.partition("\t")
         definiteness[word] = int(share)
     gazetteer = {k: frozenset(v) for k, v in entries.items()}
-    return Lexicon(clusters, gazetteer, definiteness, places)
+    return Lexicon(clusters, gazetteer, definiteness, places, load_auto_lexicon())
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:
     keys = tuple(word_key(token) for token, _s, _e in tokenize(name))
     if keys and len(keys) <= MAX_GAZETTEER_TOKENS and any(len(k) > 1 for k in keys):
-        entries.setdefault(keys, set()).add(kind)
+        for variant in _spelling_variants(keys):
+            entries.setdefault(variant, set()).add(kind)
+
+
+def _spelling_variants(keys: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The name's words as listed, and with each letter of a SPELLING_PAIRS pair swapped."""
+    variants = {keys}
+    for one, other in SPELLING_PAIRS:
+        for source, target in ((one, other), (other, one)):
+            variants |= {tuple(k.replace(source, target) for k in v) for v in variants}
+    return variants
 
 
 def _word_features(key: str, shape: str) -> tuple[str, ...]:
@@ -380,6 +443,10 @@ def _word_features(key: str, shape: str) -> tuple[str, ...]:
     trigger = TRIGGER_TYPE.get(key) or TRIGGER_TYPE.get(stem)
     if trigger:
         features.append(f"trigger={trigger}")
+    # The word as it stands first (لافروف is no ل + افروف), then without its proclitic.
+    auto = lexicon.auto.get(key) or (lexicon.auto.get(stem) if clitic else None)
+    if auto:
+        features.append(f"auto={auto}")
     if key not in lexicon.clusters and (not clitic or stem not in lexicon.clusters):
         features.append("unclustered")
     features.append(_definiteness(key, lexicon))
@@ -421,7 +488,7 @@ def _shape(token: str) -> str:
 
 
 # Features copied from neighbours: the ones that say most about the current word.
-NEIGHBOUR_PREFIXES = ("w=", "c1=", "c2=", "stem=", "trigger=", "shape=", "clitic=")
+NEIGHBOUR_PREFIXES = ("w=", "c1=", "c2=", "stem=", "trigger=", "shape=", "clitic=", "auto=")
 WINDOW = 2
 OFFSETS = tuple(offset for offset in range(-WINDOW, WINDOW + 1) if offset)
 # Words that join a person's name to the father's (محمد بن سلمان).

@@ -1,7 +1,9 @@
 """Train the shipped named-entity model, and cross-validate it.
 
-    .venv/bin/python scripts/train_ner.py ../shared/data/anercorp/train.txt --folds 5
-    .venv/bin/python scripts/train_ner.py ../shared/data/anercorp/train.txt
+    .venv/bin/python scripts/train_ner.py ../shared/data/anercorp/train.txt --folds 5 \
+        --news ../shared/data/saudinewsnet
+    .venv/bin/python scripts/train_ner.py ../shared/data/anercorp/train.txt \
+        --news ../shared/data/saudinewsnet
 
 With --folds N the file's sentences are cut into N contiguous blocks (neighbouring
 sentences come from the same story, so a random split would leak names between
@@ -9,10 +11,17 @@ train and test); each block is tagged by a model trained on the others and the
 pooled entity-level scores are printed. Without it, one model is trained on the
 whole file and written to processors/resources/ner.crfsuite. CRF training is
 deterministic (L-BFGS, fixed settings), so the same inputs give the same model.
+
+With --news, the model also learns from an auto-lexicon: the tags a model trained
+on the same labelled part gives words in the unlabelled news (build_auto_lexicon.py);
+the shipped one is written beside the model. Without it, no auto-lexicon is used
+(and the shipped one is removed). `--only-fold 3` screens an idea on one fold.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -20,10 +29,26 @@ from pathlib import Path
 import click
 import pycrfsuite
 
-from processors.entities import EntityTagger, document_features
-from processors.ner_eval import TYPES, Score, Sentence, documents, read_conll, score
+# Run as a file, the script's own folder is on the path but not the project's.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-OUTPUT = Path(__file__).resolve().parent.parent / "processors" / "resources" / "ner.crfsuite"
+from processors.entities import (  # noqa: E402
+    NO_AUTO_LEXICON,
+    EntityTagger,
+    document_features,
+    use_auto_lexicon,
+)
+from processors.ner_eval import TYPES, Score, Sentence, documents, read_conll, score  # noqa: E402
+from scripts.build_auto_lexicon import build as build_auto_lexicon  # noqa: E402
+
+RESOURCES = Path(__file__).resolve().parent.parent / "processors" / "resources"
+OUTPUT = RESOURCES / "ner.crfsuite"
+AUTO_LEXICON_OUTPUT = RESOURCES / "auto-lexicon.tsv.gz"
+# The training sentences are cut into this many parts, each given an auto-lexicon
+# made by a model that never saw its labels: trained with a list made by a model
+# that knew their labels, the CRF would trust the list far more than it deserves
+# on the unseen names it is for.
+AUTO_LEXICON_PARTS = 4
 # Elastic-net weights and the iteration cap, chosen by cross-validation on ANERcorp.
 L1 = 0.05
 L2 = 0.02
@@ -43,10 +68,21 @@ def features(sentences: list[Sentence]) -> list[list[list[str]]]:
     ]
 
 
-def train(sentences: list[Sentence], model_path: Path, c1: float = L1, c2: float = L2) -> None:
+def train(
+    sentences: list[Sentence],
+    model_path: Path,
+    c1: float = L1,
+    c2: float = L2,
+    lexicons: list[Path | str] | None = None,
+) -> None:
+    """Train a model; with `lexicons`, the sentences are cut into as many contiguous
+    parts and each part's features are made with its own auto-lexicon."""
     trainer = pycrfsuite.Trainer(verbose=False)
-    for rows, (_tokens, tags) in zip(features(sentences), sentences, strict=True):
-        trainer.append(rows, tags)
+    for part, lexicon in zip(*_parts(sentences, lexicons), strict=True):
+        if lexicon is not None:
+            use_auto_lexicon(lexicon)
+        for rows, (_tokens, tags) in zip(features(part), part, strict=True):
+            trainer.append(rows, tags)
     trainer.set_params(
         {
             "c1": c1,
@@ -59,16 +95,84 @@ def train(sentences: list[Sentence], model_path: Path, c1: float = L1, c2: float
     trainer.train(str(model_path))
 
 
-def run_fold(
-    sentences: list[Sentence], folds: int, fold: int, c1: float, c2: float
-) -> tuple[Score, Score]:
-    """Scores of one held-out block: the model alone, and the tagger as shipped."""
+def _parts(
+    sentences: list[Sentence], lexicons: list[Path | str] | None
+) -> tuple[list[list[Sentence]], list[Path | str | None]]:
+    if not lexicons:
+        return [sentences], [None]
+    return [split_fold(sentences, len(lexicons), n)[1] for n in range(len(lexicons))], [*lexicons]
+
+
+def train_with_auto_lexicon(
+    sentences: list[Sentence],
+    model_path: Path,
+    lexicon_path: Path,
+    news: Path,
+    c1: float,
+    c2: float,
+) -> None:
+    """Train a model whose features include an auto-lexicon made from `news`.
+
+    A model without the feature tags the news for the list the trained model is
+    used with (written to `lexicon_path`); for training, each of AUTO_LEXICON_PARTS
+    parts gets the list of a model trained without that part.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        use_auto_lexicon(NO_AUTO_LEXICON)
+        train(sentences, work / "plain.crfsuite", c1, c2)
+        build_auto_lexicon(work / "plain.crfsuite", news, lexicon_path)
+        lexicons: list[Path | str] = []
+        for part in range(AUTO_LEXICON_PARTS):
+            use_auto_lexicon(NO_AUTO_LEXICON)
+            rest, _part = split_fold(sentences, AUTO_LEXICON_PARTS, part)
+            train(rest, work / "rest.crfsuite", c1, c2)
+            lexicons.append(work / f"part{part}.tsv.gz")
+            build_auto_lexicon(work / "rest.crfsuite", news, lexicons[-1])
+        train(sentences, model_path, c1, c2, lexicons)
+    use_auto_lexicon(lexicon_path)
+
+
+def split_fold(
+    sentences: list[Sentence], folds: int, fold: int
+) -> tuple[list[Sentence], list[Sentence]]:
+    """(training part, held-out block) of one fold (counted from 0) of contiguous blocks."""
     size = -(-len(sentences) // folds)
     held_out = sentences[fold * size : (fold + 1) * size]
-    training = sentences[: fold * size] + sentences[(fold + 1) * size :]
+    return sentences[: fold * size] + sentences[(fold + 1) * size :], held_out
+
+
+def run_fold(
+    sentences: list[Sentence],
+    folds: int,
+    fold: int,
+    c1: float,
+    c2: float,
+    keep_models: Path | None = None,
+    news: Path | None = None,
+) -> tuple[Score, Score]:
+    """Scores of one held-out block: the model alone, and the tagger as shipped.
+
+    With `news`, the fold's model gets an auto-lexicon made from it with the fold's
+    training part alone; without, no auto-lexicon at all.
+    """
+    training, held_out = split_fold(sentences, folds, fold)
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "fold.crfsuite"
-        train(training, model_path, c1, c2)
+        if news is None:
+            use_auto_lexicon(NO_AUTO_LEXICON)
+            train(training, model_path, c1, c2)
+        else:
+            lexicon_path = Path(tmp) / "auto-lexicon.tsv.gz"
+            train_with_auto_lexicon(training, model_path, lexicon_path, news, c1, c2)
+            if keep_models is not None:
+                keep_models.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(
+                    lexicon_path, keep_models / f"auto-fold{fold + 1}-of-{folds}.tsv.gz"
+                )
+        if keep_models is not None:
+            keep_models.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model_path, keep_models / f"fold{fold + 1}-of-{folds}.crfsuite")
         tagger = EntityTagger(str(model_path))
         model_only, shipped = [], []
         for block in documents(held_out):
@@ -85,25 +189,65 @@ def run_fold(
 @click.option("--c1", type=float, default=L1, show_default=True, help="L1 weight.")
 @click.option("--c2", type=float, default=L2, show_default=True, help="L2 weight.")
 @click.option("--workers", type=int, default=WORKERS, show_default=True)
-def main(gold: Path, folds: int, output: Path, c1: float, c2: float, workers: int) -> None:
+@click.option(
+    "--only-fold",
+    type=int,
+    multiple=True,
+    help="Run only this fold (counted from 1); repeat for several. Screens an idea cheaply.",
+)
+@click.option(
+    "--keep-models",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep each fold's model in this folder (to tag unlabelled text with it).",
+)
+@click.option(
+    "--news",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="SaudiNewsNet folder: give the model an auto-lexicon made from it (without: none).",
+)
+def main(
+    gold: Path,
+    folds: int,
+    output: Path,
+    c1: float,
+    c2: float,
+    workers: int,
+    only_fold: tuple[int, ...],
+    keep_models: Path | None,
+    news: Path | None,
+) -> None:
     sentences = read_conll(gold)
     if not folds:
-        train(sentences, output, c1, c2)
+        if news is None:
+            use_auto_lexicon(NO_AUTO_LEXICON)
+            train(sentences, output, c1, c2)
+            AUTO_LEXICON_OUTPUT.unlink(missing_ok=True)
+        else:
+            train_with_auto_lexicon(sentences, output, AUTO_LEXICON_OUTPUT, news, c1, c2)
         click.echo(f"trained on {len(sentences)} sentences -> {output}")
         return
     model_total, total = Score(), Score()
     with ProcessPoolExecutor(workers) as pool:
-        jobs = [pool.submit(run_fold, sentences, folds, fold, c1, c2) for fold in range(folds)]
+        chosen = [fold - 1 for fold in only_fold] or list(range(folds))
+        jobs = [
+            pool.submit(run_fold, sentences, folds, fold, c1, c2, keep_models, news)
+            for fold in chosen
+        ]
         click.echo("F1 per fold  " + " ".join(f"{kind:>6}" for kind in ("micro", *TYPES)))
-        for fold, job in enumerate(jobs):
+        for fold, job in zip(chosen, jobs, strict=True):
             model_only, shipped = job.result()
             f1s = " ".join(f"{shipped.prf(kind)[2]:6.3f}" for kind in (None, *TYPES))
             click.echo(f"fold {fold + 1:<7} {f1s}")
             model_total.merge(model_only)
             total.merge(shipped)
-    click.echo(f"{folds}-fold cross-validation, model alone (no place rule), pooled:")
+    which = f"{folds}-fold cross-validation" + (
+        f" (folds {', '.join(map(str, only_fold))} only)" if only_fold else ""
+    )
+    click.echo(f"{which}, model alone (no place rule), pooled:")
     click.echo(model_total.report())
-    click.echo(f"{folds}-fold cross-validation, the tagger as shipped, pooled:\n{total.report()}")
+    click.echo(f"{which}, the tagger as shipped, pooled:\n{total.report()}")
 
 
 if __name__ == "__main__":

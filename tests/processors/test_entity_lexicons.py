@@ -1,0 +1,146 @@
+"""The tagger's lexicons: spelling variants, CLDR places, and the auto-lexicon built from news."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pycrfsuite
+import pytest
+
+from processors.entities import (
+    NO_AUTO_LEXICON,
+    EntityTagger,
+    load_lexicon,
+    token_features,
+    use_auto_lexicon,
+    word_key,
+)
+from processors.ner_eval import read_conll
+from scripts.build_auto_lexicon import MIN_ARTICLES, MIN_TAGGED, TagCounts, build
+from scripts.train_ner import AUTO_LEXICON_PARTS, train_with_auto_lexicon
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def listed(name: str) -> frozenset[str]:
+    keys = [word_key(word) for word in name.split()]
+    return frozenset(
+        kind
+        for start, end, kinds in load_lexicon().matches(keys)
+        if (start, end) == (0, len(keys))
+        for kind in kinds
+    )
+
+
+@pytest.fixture
+def auto_lexicon_choice() -> Iterator[None]:
+    """Whatever a test chooses, the shipped auto-lexicon is back afterwards."""
+    yield
+    use_auto_lexicon(None)
+
+
+def test_a_listed_name_is_found_in_either_spelling_of_g() -> None:
+    # Given هونغ كونغ as CLDR spells it; news writes it هونج كونج as often
+    assert "LOC" in listed("هونغ كونغ")
+    assert "LOC" in listed("هونج كونج")
+
+
+def test_cldr_places_are_listed() -> None:
+    # Given cities and countries found in no other list the tagger has
+    assert "LOC" in listed("أوليانوفسك")
+    assert "LOC" in listed("أبيدجان")
+    # And the organisations CLDR lists among its regions
+    assert listed("الأمم المتحدة") >= {"ORG"}
+
+
+def write_auto_lexicon(path: Path, rows: list[tuple[str, str]]) -> None:
+    lines = ["# word<TAB>tag<TAB>counts", *(f"{word}\t{tag}\t9\t9\t5" for word, tag in rows)]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode("utf-8")))
+
+
+def test_a_word_of_the_auto_lexicon_gets_its_tag(tmp_path: Path, auto_lexicon_choice: None) -> None:
+    # Given an auto-lexicon naming a person never seen in the labelled corpus
+    path = tmp_path / "auto.tsv.gz"
+    write_auto_lexicon(path, [("زيزفون", "B-PERS"), ("ولاكر", "I-ORG")])
+    use_auto_lexicon(path)
+    # Then the word has the feature, alone or behind a proclitic, and its neighbours see it
+    assert "auto=B-PERS" in token_features("زيزفون").own
+    assert "auto=B-PERS" in token_features("وزيزفون").own
+    assert "-1:auto=B-PERS" in token_features("زيزفون").seen_from[1]  # offset -1
+    # And a listed word that only looks like clitic + stem is taken as it stands
+    assert "auto=I-ORG" in token_features("ولاكر").own
+    # And with the list switched off, nothing
+    use_auto_lexicon(NO_AUTO_LEXICON)
+    assert not [f for f in token_features("زيزفون").own if f.startswith("auto=")]
+
+
+def test_the_auto_lexicon_keeps_names_tagged_often_and_in_several_articles() -> None:
+    counts = TagCounts()
+    articles = [
+        # a person named in every article; a word tagged once, in one article only;
+        # a common noun that starts a name once in a while
+        ([["قال", "زيزفون", "ان", "الوزاره"]], [["O", "B-PERS", "O", "B-ORG"]]),
+        ([["زيزفون", "في", "الوزاره"]], [["B-PERS", "O", "O"]]),
+        ([["زيزفون", "و", "الوزاره", "كرزن"]], [["B-PERS", "O", "O", "B-LOC"]]),
+        ([["الوزاره", "زيزفون"], ["الوزاره"]], [["O", "B-PERS"], ["O"]]),
+    ]
+    for sentences, tags in articles:
+        counts.add_article(sentences, tags)
+    kept = {word: tag for word, tag, *_counts in counts.lexicon()}
+    assert MIN_TAGGED <= 4 and MIN_ARTICLES <= 4
+    assert kept == {"زيزفون": "B-PERS"}
+
+
+def news_folder(folder: Path) -> Path:
+    """A SaudiNewsNet-style day archive of the fixture articles."""
+    items = [
+        {"url": a["url"], "title": a["title"], "content": a["text"]}
+        for a in map(json.loads, (FIXTURES / "saudinewsnet-stories.jsonl").open(encoding="utf-8"))
+    ]
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "2015-07-21.zip", "w") as zipped:
+        zipped.writestr("2015-07-21.json", json.dumps(items, ensure_ascii=False))
+    return folder
+
+
+def test_the_auto_lexicon_is_built_from_news_by_a_model(tmp_path: Path) -> None:
+    # Given the shipped model and five real news articles
+    output = tmp_path / "auto.tsv.gz"
+    by_tag = build(
+        Path(__file__).resolve().parents[2] / "processors" / "resources" / "ner.crfsuite",
+        news_folder(tmp_path / "news"),
+        output,
+    )
+    # Then the names it tags in them often enough are written with their tag
+    rows = [
+        line.split("\t")
+        for line in gzip.decompress(output.read_bytes()).decode("utf-8").splitlines()
+        if not line.startswith("#")
+    ]
+    assert rows and sum(by_tag.values()) == len(rows)
+    assert {tag for _word, tag, *_counts in rows} <= {
+        f"{p}-{kind}" for p in "BI" for kind in ("PERS", "LOC", "ORG", "MISC")
+    }
+    for _word, _tag, so_tagged, seen, articles in rows:
+        assert int(seen) >= int(so_tagged) and int(articles) >= MIN_ARTICLES
+
+
+def test_a_model_trained_with_an_auto_lexicon_uses_it(
+    tmp_path: Path, auto_lexicon_choice: None
+) -> None:
+    # Given the labelled sample and news, trained with an auto-lexicon for each part
+    gold = read_conll(FIXTURES / "anercorp-sample.txt")
+    model, lexicon = tmp_path / "model.crfsuite", tmp_path / "auto.tsv.gz"
+    train_with_auto_lexicon(gold, model, lexicon, news_folder(tmp_path / "news"), 0.05, 0.02)
+    # Then the list the model is used with is written, and the tagger decodes as crfsuite does
+    assert lexicon.is_file() and AUTO_LEXICON_PARTS > 1
+    tagger = EntityTagger(str(model))
+    tokens = [tokens for tokens, _tags in gold]
+    assert tagger.tag_document(tokens, place_rule=False) == tagger.reference_tags(tokens)
+    info = pycrfsuite.Tagger()
+    info.open(str(model))
+    assert info.info().labels
