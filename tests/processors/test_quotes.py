@@ -10,11 +10,12 @@ from processors.quotes import Quote, extract_quotes
 
 @pytest.fixture(scope="module")
 def aleppo_quotes(aleppo_display_text: str) -> list[Quote]:
-    tagger = EntityTagger()
-    entities = tagger.entities(aleppo_display_text)
     from processors.arabic import sentence_spans
 
-    return extract_quotes(aleppo_display_text, entities, sentence_spans(aleppo_display_text))
+    # Entities tagged sentence by sentence, as the enrich step gives them to the quote finder.
+    sentences = sentence_spans(aleppo_display_text)
+    entities = EntityTagger().entities(aleppo_display_text, sentences)
+    return extract_quotes(aleppo_display_text, entities, sentences)
 
 
 def quote_starting(quotes: list[Quote], opening: str) -> Quote:
