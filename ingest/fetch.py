@@ -36,7 +36,7 @@ import httpx
 from ingest.fetch_errors import FetchError as FetchError
 from ingest.fetch_errors import PermanentFetchError as PermanentFetchError
 from ingest.fetch_errors import TransientFetchError as TransientFetchError
-from ingest.page_client import PageConnections, PageResponse, content_decoders
+from ingest.page_client import PageConnections, PageResponse, content_decoders, split_url
 
 # Larger than any real article page (the biggest news pages are 2-3 MB of HTML);
 # counted after decompression, so a gzip bomb stops here too.
@@ -101,18 +101,10 @@ class AddressGuard:
         self.resolve(host, port)
 
     def check_url(self, url: str) -> tuple[str, int]:
-        """The URL's host and port; PermanentFetchError unless it is http(s) with a host."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise PermanentFetchError("bad-url", f"scheme {parts.scheme!r} is not http(s): {url}")
-        host = (parts.hostname or "").lower()
-        if not host:
-            raise PermanentFetchError("bad-url", f"no host in {url}")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise PermanentFetchError("bad-url", f"bad port in {url}") from exc
-        return host, port
+        """The URL's host (in its ASCII form) and port; PermanentFetchError unless it is
+        http(s) with a host: the same reading the page client connects by."""
+        origin, _target = split_url(url)
+        return origin.host, origin.port
 
     def needs_dns(self, host: str) -> bool:
         """False for allow-listed names and literal addresses: resolve() will not block."""
