@@ -28,6 +28,7 @@ from akhbar.bus import (
     TopicPartition,
 )
 from akhbar.errors import BusError
+from akhbar.logs import get_logger
 
 if TYPE_CHECKING:
     from akhbar.config import BusSettings, KafkaSettings
@@ -43,6 +44,8 @@ READ_RANGE_STALL_S = 30.0
 READ_RANGE_POLL_MS = 500
 # Lag is only reported: a broker slow to answer must not hold the stage for long.
 LAG_TIMEOUT_MS = 5_000
+
+_log = get_logger(bus="kafka")
 
 
 def _client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -290,8 +293,27 @@ class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
         if self._on_revoke is None or not revoked:
             return
         offsets = self._on_revoke([(tp.topic, tp.partition) for tp in revoked])
-        if offsets:
+        if not offsets:
+            return
+        try:
             await self._consumer.commit_async(_as_commit_request(offsets))
+        except KafkaError as exc:
+            # An error raised here would fail the consumer's poll and stop the stage.
+            # Uncommitted messages are only read again by the next owner, and the
+            # outputs are idempotent by article id.
+            _log.warning("commit on revoke failed; the next owner reads again", error=repr(exc))
+
+    async def on_partitions_lost(self, lost: Any) -> None:
+        """Evicted from the group (a missed session): the outputs are flushed, nothing is
+        committed, because a member outside the group cannot commit and the partitions
+        may already be read by their new owner."""
+        if self._on_revoke is None or not lost:
+            return
+        partitions = [(tp.topic, tp.partition) for tp in lost]
+        self._on_revoke(partitions)
+        _log.warning(
+            "partitions lost; uncommitted messages will be read again", partitions=partitions
+        )
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         """Positions come from the group's committed offsets; only cached offsets go."""
