@@ -385,9 +385,11 @@ class CleaningLine:
         `timeout_s` at most, or when the line goes from idle to busy."""
         while not self._closed:
             page = self._current
-            if page is None or page.started is None:
+            if page is None or page.started is None or page.result.done():
+                # Nothing in hand: wait for the next page (`_busy` is set after `_current`).
                 self._busy.clear()
-                if self._current is None and not self._closed:
+                page = self._current
+                if (page is None or page.result.done()) and not self._closed:
                     self._busy.wait()
                 continue
             left = page.started + self.timeout_s - time.monotonic()
