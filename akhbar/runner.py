@@ -19,7 +19,10 @@ and either an output topic or a sink. The runner owns everything around it:
 * A bounded stage with `concurrency` > 1 (fetching pages) runs that many steps at
   once in a thread pool, but hands their results on in the order the messages
   were read, so an offset is committed only once every earlier message of its
-  partition is done; the timeout, retries and dead letters are the same.
+  partition is done; the timeout, retries and dead letters are the same. A
+  bounded stage that offers `start_batch` is handed a chunk of messages at a
+  time instead (the fetch stage downloads a chunk's pages, then cleans them back
+  to back), the next chunk once the one before is finished.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ GC_GEN0_THRESHOLD = 50_000
 LAG_REFRESH_S = 5.0
 
 Step = Callable[[Article], Article | None]
+StartBatch = Callable[[list[Article]], list[concurrent.futures.Future[Article | None]]]
 Decode = Callable[[bytes], Article]
 
 # Dead-letter headers: why, where and by whom a message was given up on.
@@ -131,6 +135,13 @@ class Stage:
     # (the story index): it makes that state durable, so a committed offset never
     # outruns it. If it raises, nothing is committed and the messages come again.
     make_durable: Callable[[], None] | None = None
+    # A bounded stage may start its steps a chunk of `batch_size` messages at a time
+    # instead (the fetch stage downloads a chunk's pages, then cleans them back to
+    # back): given the decoded articles, it returns a future per article, in order.
+    # The runner waits for them in order under step_timeout_s, and starts the next
+    # chunk once this one is finished; retries still call `step`.
+    start_batch: StartBatch | None = None
+    batch_size: int = 32
 
     def __post_init__(self) -> None:
         if (self.output_topic is None) == (self.sink is None):
@@ -297,7 +308,7 @@ class StageRunner:
     def _concurrent(self) -> bool:
         return (
             self.stage.bounded
-            and self.stage.concurrency > 1
+            and (self.stage.concurrency > 1 or self.stage.start_batch is not None)
             and self.settings.step_timeout_s is not None
         )
 
@@ -316,8 +327,8 @@ class StageRunner:
         in_flight: deque[_InFlight] = deque()
         queue = deque(records)
         while queue or in_flight:
-            while queue and len(in_flight) < self.stage.concurrency and not self.stop.is_set():
-                in_flight.append(self._submit(queue.popleft()))
+            if not self.stop.is_set():
+                self._start_more(queue, in_flight)
             if not in_flight:
                 return  # stopped before submitting the rest
             item = in_flight.popleft()
@@ -326,6 +337,33 @@ class StageRunner:
             except _Interrupted:
                 return  # nothing after an unfinished message may be committed
             self._pending[(item.record.topic, item.record.partition)] = item.record.offset + 1
+
+    def _start_more(self, queue: deque[Message], in_flight: deque[_InFlight]) -> None:
+        """Top up the steps in flight: one by one up to `concurrency`, or the next chunk
+        once the one before is finished (so a chunk's work is never overlapped by the
+        next one's: the stage phases its work on that)."""
+        if self.stage.start_batch is None:
+            while queue and len(in_flight) < self.stage.concurrency:
+                in_flight.append(self._submit(queue.popleft()))
+        elif queue and not in_flight:
+            chunk = [queue.popleft() for _ in range(min(max(1, self.stage.batch_size), len(queue)))]
+            in_flight.extend(self._submit_batch(self.stage.start_batch, chunk))
+
+    def _submit_batch(self, start_batch: StartBatch, records: list[Message]) -> list[_InFlight]:
+        """Decode a chunk and start its steps at once; those that fail to decode wait in
+        their place to be dead-lettered."""
+        items: list[_InFlight] = []
+        for record in records:
+            try:
+                items.append(_InFlight(record, self.stage.decode(record.value)))
+            except InvalidArticle as exc:
+                items.append(_InFlight(record, error=exc))
+        started = [item for item in items if item.article is not None]
+        futures = start_batch([item.article for item in started])  # type: ignore[misc]
+        now = time.monotonic()
+        for item, future in zip(started, futures, strict=True):
+            item.future, item.started = future, now
+        return items
 
     def _submit(self, record: Message) -> _InFlight:
         try:

@@ -10,22 +10,21 @@
    nothing else; and the sites' own capacity: a minimal client sending those
    GETs on the poller's number of kept-alive connections, as fast as they are
    answered.
-2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome, each PAGE_COPIES
-   times under its own URL) go through the
-   fetch stage (StageRunner on the embedded bus: fetch from the local site,
-   decode, trafilatura, date, dedup) into articles.cleaned, with the stage's
-   settings (concurrent fetches, cleaning in a worker process) and, as a second
-   row, one page at a time cleaned in the stage's own thread (as before the
-   concurrent stage). Anchor, same run: `trafilatura.bare_extraction` on the
-   same HTML already in memory. A third row times `clean_page` alone on that
-   HTML. On a shared machine, where other work takes the cores away at
+2. Cleaning: the SaudiNewsNet sample pages (in news-site chrome, each
+   PAGE_COPIES times under its own URL) go through the fetch stage (StageRunner
+   on the embedded bus: fetch from the local site, decode, trafilatura, date,
+   dedup) into articles.cleaned, with the stage's settings (chunks of pages
+   downloaded concurrently, then cleaned back to back) and, as a second row,
+   with one download at a time. Anchor, same run: `trafilatura.bare_extraction`
+   on the same HTML already in memory. A third row times `clean_page` alone on
+   that HTML. On a shared machine, where other work takes the cores away at
    moments, the stage's run is also given in pages per CPU-second of the
    benchmark's process beside raw bare_extraction's (a check, not the target).
-   Then two processes, each with its own embedded bus and half the pages,
-   beside two processes of raw bare_extraction on the same halves. The pages
-   come from benchmarks/page_site.py, a process serving pre-encoded
-   responses: on a 2-core machine it still competes with the stage, so the
-   share of a core it used during each stage row is printed with the row.
+   Then two processes, each with its own embedded bus and half the pages, beside
+   two processes of raw bare_extraction on the same halves. The pages come from
+   benchmarks/page_site.py, a process serving pre-encoded responses: on a 2-core
+   machine it still competes with the stage, so the share of a core it used
+   during each stage row is printed with the row.
 
     python benchmarks/ingest_throughput.py [--feeds 10000] [--hosts 8] [--repeat 3]
         [--server-processes 2]
@@ -177,8 +176,7 @@ def clean_rates(site: PageSite, scratch: Path) -> CleanRates:
     )
 
 
-# One page at a time, cleaned in the stage's thread: the fetch stage before it
-# fetched concurrently and cleaned in a worker process.
+# One download at a time: what the stage's concurrent downloads are worth.
 SERIAL = {"fetch_concurrency": 1, "clean_processes": 0}
 
 
@@ -367,7 +365,7 @@ def main() -> None:
                 )
                 table.add_row(
                     str(run),
-                    "  same, one page at a time, cleaned in the stage's thread",
+                    "  same, one download at a time",
                     f"{rates.serial:,.1f}",
                     f"{anchor:,.1f} bare_extraction",
                     f"{rates.serial / anchor:.2f}",

@@ -14,7 +14,8 @@ import multiprocessing.pool
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -210,6 +211,18 @@ class PageCleaner:
                 f"extraction-timeout: cleaning took longer than {self.timeout_s:g} s"
             ) from None
 
+    @property
+    def cleans_in_batches(self) -> bool:
+        """True when `clean_all` is offered: cleaning in this process, on the line."""
+        return self._line is not None
+
+    def clean_all(self, pages: Sequence[tuple[str, str, Article]]) -> list[Future[Article]]:
+        """Queue downloaded pages (HTML, URL, discovered article) to be cleaned back to back;
+        a future per page (CleaningLine.clean_all). Only when `cleans_in_batches`."""
+        if self._line is None:
+            raise RuntimeError("batches are cleaned on the line only (processes = 0)")
+        return self._line.clean_all(pages)
+
     def start(self) -> None:
         """Start the cleaning thread, or the workers and wait until they answer (their
         imports take seconds), so the first pages do not wait for them."""
@@ -248,30 +261,32 @@ class PageCleaner:
 
 @dataclass
 class _Page:
-    """A downloaded page waiting for the cleaning thread, and what became of it."""
+    """A downloaded page waiting for the cleaning thread; `result` is settled by that
+    thread, or by the watcher when the cleaning runs past its bound."""
 
     html: str
     page_url: str
     discovered: Article
-    done: threading.Event = field(default_factory=threading.Event)
+    result: Future[Article] = field(default_factory=Future)
     started: float | None = None
     cleaned_by: threading.Thread | None = None
-    article: Article | None = None
-    error: BaseException | None = None
 
 
 class CleaningLine:
-    """One thread that cleans the pages the fetch threads hand it, one after another.
+    """One thread that cleans the pages handed to it, one after another, in order.
 
-    `clean()` is called from the fetch step's threads and waits for its page.
-    One page is cleaned at a time, as the fetch threads' downloads overlap it (the
-    threads cleaning at once only took the interpreter from each other), and each
-    page has a time bound of its own: with the fetch threads taking turns under a
-    lock, a runaway page held the lock, and every page behind it ran into the
-    runner's step timeout and was dead-lettered. A page whose cleaning runs past `timeout_s`
-    (counted from when its cleaning began, not from when it was queued) raises
-    ExtractionTimeout in its caller; the thread stuck on it is abandoned (a thread
-    cannot be stopped) and a new one takes the pages queued behind it.
+    `clean()` is called from the fetch step's threads and waits for its page;
+    `clean_all()` is called by the fetch step with a whole batch of downloaded pages
+    and returns at once, a future per page. One page is cleaned at a time (threads
+    cleaning at once only took the interpreter from each other), and each page has a
+    time bound of its own, counted from when its cleaning began, not from when it was
+    queued: with the fetch threads taking turns under a lock, a runaway page held the
+    lock, and every page behind it ran into the runner's step timeout and was
+    dead-lettered. A watcher thread, which sleeps until the page in hand reaches its
+    bound, settles a page that runs past `timeout_s` with ExtractionTimeout; the
+    thread stuck on it is abandoned (a thread cannot be stopped) and a new one takes
+    the pages queued behind it. Pages still queued at `close()` fail with
+    CleaningClosed.
     """
 
     def __init__(self, clean: Callable[[str, str, Article], Article], timeout_s: float) -> None:
@@ -280,31 +295,38 @@ class CleaningLine:
         self._queue: queue.SimpleQueue[_Page | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        # The page being cleaned, for the watcher; `_busy` wakes a watcher that found
+        # the line idle, and costs nothing (no waiter) while it is not.
+        self._current: _Page | None = None
+        self._busy = threading.Event()
+        self._closing = threading.Event()
         self._closed = False
 
     def start(self) -> None:
         with self._lock:
-            if self._thread is None and not self._closed:
-                self._start_thread()
+            self._ensure_threads()
 
     def clean(self, html: str, page_url: str, discovered: Article) -> Article:
         """The cleaned article, once the cleaning thread comes to this page; CleaningClosed
-        if the line is closed before it does."""
-        page = _Page(html, page_url, discovered)
+        if the line is closed before it does, ExtractionTimeout past the page's bound."""
+        (result,) = self.clean_all([(html, page_url, discovered)])
+        return result.result()
+
+    def clean_all(self, pages: Sequence[tuple[str, str, Article]]) -> list[Future[Article]]:
+        """Queue the pages (HTML, URL, discovered article) to be cleaned back to back, in
+        order; a future per page. Raises CleaningClosed once the line is closed."""
+        queued = [_Page(html, page_url, discovered) for html, page_url, discovered in pages]
         with self._lock:
             if self._closed:
                 raise CleaningClosed("the fetch stage is closing; the page was not cleaned")
-            if self._thread is None:
-                self._start_thread()
-            self._queue.put(page)
-        self._wait(page)
-        if page.error is not None:
-            raise page.error
-        assert page.article is not None
-        return page.article
+            self._ensure_threads()
+            for page in queued:
+                self._queue.put(page)
+        return [page.result for page in queued]
 
     def close(self) -> None:
-        """The thread ends after the page in hand; the callers of pages still queued get
+        """The thread ends after the page in hand; the pages still queued fail with
         CleaningClosed (a stopping stage commits none of them)."""
         with self._lock:
             self._closed = True
@@ -315,30 +337,20 @@ class CleaningLine:
                 except queue.Empty:
                     break
                 if page is not None:
-                    page.error = CleaningClosed("the fetch stage closed before cleaning the page")
-                    page.done.set()
+                    _settle(page, error=CleaningClosed("the fetch stage closed before cleaning"))
             self._queue.put(None)
+        self._closing.set()
+        self._busy.set()  # the watcher sees the line closed and ends
 
-    def _wait(self, page: _Page) -> None:
-        while True:
-            started = page.started
-            if started is None:
-                wait_s = self.timeout_s  # still queued behind others: its own time has not begun
-            else:
-                wait_s = started + self.timeout_s - time.monotonic()
-            if page.done.wait(max(wait_s, 0.0)):
-                return
-            if started is not None:
-                self._abandon(page)
-                raise ExtractionTimeout(
-                    f"extraction-timeout: cleaning took longer than {self.timeout_s:g} s"
-                )
-
-    def _abandon(self, page: _Page) -> None:
-        """A new thread takes the queue; the one stuck on `page` ends when it comes back."""
-        with self._lock:
-            if not self._closed and self._thread is page.cleaned_by:
-                self._start_thread()
+    def _ensure_threads(self) -> None:
+        """Start the cleaning thread and the watcher if they are not running (under the lock)."""
+        if self._closed:
+            return
+        if self._thread is None:
+            self._start_thread()
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="clean-watch", daemon=True)
+            self._watcher.start()
 
     def _start_thread(self) -> None:
         thread = threading.Thread(target=self._run, name="clean-pages", daemon=True)
@@ -351,13 +363,70 @@ class CleaningLine:
             page = self._queue.get()
             if page is None:
                 return
+            if not page.result.set_running_or_notify_cancel():
+                continue  # its message was given up on before its turn
             page.cleaned_by = me
             page.started = time.monotonic()
+            self._current = page
+            self._busy.set()
             try:
-                page.article = self._clean(page.html, page.page_url, page.discovered)
-            except BaseException as exc:  # handed to the fetch thread that waits for it
-                page.error = exc
-            page.done.set()
+                article = self._clean(page.html, page.page_url, page.discovered)
+            except BaseException as exc:  # handed to whoever waits for the page
+                _settle(page, error=exc)
+            else:
+                _settle(page, article=article)
+            if self._current is page:
+                self._current = None
+
+    def _watch(self) -> None:
+        """Sleep until the page in hand reaches its bound; abandon it if it is still in hand.
+
+        Between two pages of a busy line this thread does not wake: it wakes once per
+        `timeout_s` at most, or when the line goes from idle to busy."""
+        while not self._closed:
+            page = self._current
+            if page is None or page.started is None or page.result.done():
+                # Nothing in hand: wait for the next page (`_busy` is set after `_current`).
+                self._busy.clear()
+                page = self._current
+                if (page is None or page.result.done()) and not self._closed:
+                    self._busy.wait()
+                continue
+            left = page.started + self.timeout_s - time.monotonic()
+            if left > 0:
+                self._closing.wait(left)
+            elif self._current is page:
+                self._abandon(page)
+
+    def _abandon(self, page: _Page) -> None:
+        """Fail the page with ExtractionTimeout; a new thread takes the queue, and the one
+        stuck on `page` ends when it comes back. A page that was cleaned meanwhile keeps
+        its article and its thread."""
+        late = ExtractionTimeout(
+            f"extraction-timeout: cleaning took longer than {self.timeout_s:g} s"
+        )
+        with self._lock:
+            if not _settle(page, error=late):
+                return
+            if self._current is page:
+                self._current = None
+            if not self._closed and self._thread is page.cleaned_by:
+                self._start_thread()
+
+
+def _settle(
+    page: _Page, article: Article | None = None, error: BaseException | None = None
+) -> bool:
+    """Give the page its outcome; False if it had one already (the cleaning and its
+    timeout raced, and the other won)."""
+    try:
+        if error is not None:
+            page.result.set_exception(error)
+        else:
+            page.result.set_result(article)  # type: ignore[arg-type]
+    except InvalidStateError:
+        return False
+    return True
 
 
 def _ready() -> bool:

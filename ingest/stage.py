@@ -1,8 +1,9 @@
 """The fetch stage's step: a discovered article in, the cleaned article out.
 
-`FetchStep` runs in the fetch stage (a bounded Stage: the runner caps the time
-of one message) for every message on `articles.discovered`. It fetches the page
-(ingest.fetch) and cleans it (ingest.clean); an article whose URL was cleaned
+The fetch stage (a bounded Stage: the runner caps the time of one message) takes
+`articles.discovered` a chunk at a time (`FetchBatches`): it downloads the chunk's
+pages (ingest.fetch), then cleans them back to back (ingest.clean); retries go
+through `FetchStep`, which does the same for one page. An article whose URL was cleaned
 within the window is dropped before its page is fetched, and in any case
 before it is sent (ingest.dedupe). A page that will never be fetched
 raises PermanentFetchError, an InvalidArticle: the runner dead-letters the
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from akhbar.article import Article
 from akhbar.bus import Bus, open_bus
@@ -39,10 +42,16 @@ from ingest.state import PageErrorStore
 
 NAME = "fetch"
 VERSION = "1"
+# Pages downloaded together, then cleaned back to back: long enough uninterrupted
+# cleaning runs, short enough that a chunk's pages wait little behind each other.
+FETCH_BATCH = 16
 
 
 class FetchStep:
-    """Callable step, called from the stage's `concurrency` threads at once.
+    """Callable step: one page fetched and cleaned. The runner calls it to retry a
+    message (and for every message when cleaning runs in worker processes), from the
+    stage's `concurrency` threads at once; FetchBatches uses its `download` and
+    `counted` for whole chunks.
 
     A transient failure is raised for the runner to retry with backoff, but on
     the article's `max_attempts`-th failure it becomes a PermanentFetchError: one
@@ -71,6 +80,11 @@ class FetchStep:
     def __call__(self, discovered: Article) -> Article | None:
         if self.already_cleaned is not None and self.already_cleaned(discovered.id):
             return None  # the runner logs and counts the drop; no request is made
+        return self._clean(discovered, self.download(discovered))
+
+    def download(self, discovered: Article) -> FetchedPage:
+        """The article's page, or the FetchError the runner is to see: a transient one is
+        retried, a permanent one (or the `max_attempts`-th transient) dead-lettered."""
         try:
             page = self.fetcher.fetch(discovered.url)
         except TransientFetchError as exc:
@@ -88,7 +102,7 @@ class FetchStep:
             self._record(discovered, exc)
             raise
         self._failures.pop(discovered.id, None)
-        return self._clean(discovered, page)
+        return page
 
     def _record(self, discovered: Article, exc: FetchError) -> None:
         """A page given up on counts against its feed's health."""
@@ -108,7 +122,10 @@ class FetchStep:
         )
 
     def _clean(self, discovered: Article, page: FetchedPage) -> Article:
-        article = self.cleaner(page.text, page.url, discovered)
+        return self.counted(self.cleaner(page.text, page.url, discovered))
+
+    def counted(self, article: Article) -> Article:
+        """A cleaned article, counted by where its text came from."""
         source = str(getattr(article, "text_source", ""))
         if self.metrics is not None:
             self.metrics.cleaned.labels(source).inc()
@@ -119,6 +136,103 @@ class FetchStep:
                 url=article.url,
             )
         return article
+
+
+class FetchBatches:
+    """The fetch stage's batch start (Stage.start_batch): called by the runner with a
+    chunk of discovered articles, it returns at once a future per article.
+
+    The chunk's pages are all downloaded first, `concurrency` at a time; when the
+    last download is done its pages go to the cleaning line together and are cleaned
+    back to back, with no download in flight in between (a download's socket
+    wake-ups between two cleanings cost the cleaning code its cache warmth: 0.15-0.35
+    ms a page). A failed download's future holds its FetchError (retried by the
+    runner through the step, or dead-lettered); a page whose cleaning runs past its
+    bound, ExtractionTimeout. `close()` ends the download threads.
+    """
+
+    def __init__(self, step: FetchStep, cleaner: PageCleaner, concurrency: int) -> None:
+        self.step = step
+        self.cleaner = cleaner
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="fetch-pages")
+
+    def __call__(self, articles: list[Article]) -> list[Future[Article | None]]:
+        results: list[Future[Article | None]] = [Future() for _ in articles]
+        wanted = [
+            (article, result)
+            for article, result in zip(articles, results, strict=True)
+            if not self._already_cleaned(article, result)
+        ]
+        if wanted:
+            _Downloads(self.step, self.cleaner, wanted).start(self._pool)
+        return results
+
+    def _already_cleaned(self, article: Article, result: Future[Article | None]) -> bool:
+        known = self.step.already_cleaned
+        if known is not None and known(article.id):
+            result.set_result(None)  # the runner logs and counts the drop; no request is made
+            return True
+        return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Downloads:
+    """One chunk's downloads; the last to finish hands the pages to the cleaning line."""
+
+    def __init__(
+        self,
+        step: FetchStep,
+        cleaner: PageCleaner,
+        wanted: list[tuple[Article, Future[Article | None]]],
+    ) -> None:
+        self.step = step
+        self.cleaner = cleaner
+        self.wanted = wanted
+        self.pages: list[FetchedPage | None] = [None] * len(wanted)
+        self._left = len(wanted)
+        self._lock = threading.Lock()
+
+    def start(self, pool: ThreadPoolExecutor) -> None:
+        for index in range(len(self.wanted)):
+            pool.submit(self._download, index)
+
+    def _download(self, index: int) -> None:
+        article, result = self.wanted[index]
+        try:
+            self.pages[index] = self.step.download(article)
+        except BaseException as exc:  # the runner decides: retry or dead-letter
+            result.set_exception(exc)
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._clean_all()
+
+    def _clean_all(self) -> None:
+        fetched = [
+            (article, result, page)
+            for (article, result), page in zip(self.wanted, self.pages, strict=True)
+            if page is not None
+        ]
+        try:
+            cleaned = self.cleaner.clean_all(
+                [(page.text, page.url, article) for article, _, page in fetched]
+            )
+        except BaseException as exc:  # closing: none of these pages is committed
+            for _, result, _ in fetched:
+                result.set_exception(exc)
+            return
+        for (_, result, _), outcome in zip(fetched, cleaned, strict=True):
+            outcome.add_done_callback(partial(self._hand_on, result))
+
+    def _hand_on(self, result: Future[Article | None], outcome: Future[Article]) -> None:
+        """Runs in the cleaning thread as each page is done: counted, then to the runner."""
+        try:
+            result.set_result(self.step.counted(outcome.result()))
+        except BaseException as exc:  # the cleaning's own error, for the runner to judge
+            result.set_exception(exc)
 
 
 def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
@@ -148,16 +262,20 @@ def fetch_stage(settings: Settings, metrics: Metrics | None = None) -> Stage:
         already_cleaned=ids.known,
         cleaner=cleaner,
     )
+    batches = (
+        FetchBatches(step, cleaner, ingest.fetch_concurrency) if cleaner.cleans_in_batches else None
+    )
+    closers = (cleaner.close, fetcher.close, *((batches.close,) if batches else ()))
     return Stage(
         NAME,
         VERSION,
         topics.discovered,
         step,
-        sink=lambda: DedupedOutput(
-            bus, topics.cleaned, ids, ingest_metrics, also_close=(cleaner.close, fetcher.close)
-        ),
+        sink=lambda: DedupedOutput(bus, topics.cleaned, ids, ingest_metrics, also_close=closers),
         bounded=True,
         concurrency=ingest.fetch_concurrency,
+        start_batch=batches,
+        batch_size=FETCH_BATCH,
     )
 
 

@@ -103,3 +103,46 @@ def test_pages_still_queued_at_close_fail_instead_of_waiting_forever() -> None:
         assert in_hand.result(timeout=10).id == first.id
     with pytest.raises(CleaningClosed):
         line.clean(html, first.url, first)
+
+
+def test_a_batch_is_cleaned_back_to_back_in_its_order_on_one_thread() -> None:
+    pages = sample_pages()
+    cleaned: list[tuple[str, str]] = []
+
+    def recording(page_html: str, url: str, discovered: Article) -> Article:
+        cleaned.append((discovered.id, threading.current_thread().name))
+        return clean_page(page_html, url, discovered)
+
+    line = CleaningLine(recording, timeout_s=30)
+    try:
+        results = line.clean_all([(html, d.url, d) for html, d in pages])
+        got = [result.result(timeout=30) for result in results]
+    finally:
+        line.close()
+    assert [a.id for a in got] == [d.id for _, d in pages]
+    assert [article_id for article_id, _ in cleaned] == [d.id for _, d in pages]
+    assert len({thread for _, thread in cleaned}) == 1
+    assert all(a.text_source == "page" for a in got)
+
+
+def test_a_runaway_page_in_a_batch_times_out_and_the_rest_of_the_batch_is_cleaned() -> None:
+    """The stuck extraction is injected, as above."""
+    pages = sample_pages()
+    stuck = pages[1][1]
+    release = threading.Event()
+
+    def stuck_on_one(page_html: str, url: str, discovered: Article) -> Article:
+        if discovered.id == stuck.id:
+            release.wait(30)
+        return clean_page(page_html, url, discovered)
+
+    line = CleaningLine(stuck_on_one, timeout_s=0.5)
+    try:
+        results = line.clean_all([(html, d.url, d) for html, d in pages])
+        with pytest.raises(ExtractionTimeout, match="extraction-timeout"):
+            results[1].result(timeout=10)
+        others = [results[n].result(timeout=10) for n in range(len(pages)) if n != 1]
+        assert [a.id for a in others] == [d.id for n, (_, d) in enumerate(pages) if n != 1]
+    finally:
+        release.set()
+        line.close()
