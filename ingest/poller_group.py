@@ -193,6 +193,10 @@ class PollerMember:
         # Partitions the group gave and has not revoked; the rebalance callbacks
         # change it on the consumer's IO thread, under `_lock`.
         self._granted: set[int] = set()
+        # Partitions revoked since this member's thread last looked: polling them
+        # stops even if the group has given them back meanwhile, since another member
+        # may have polled their feeds in between; their states are read again.
+        self._revoked: set[int] = set()
         # Partitions whose feeds the FeedPoller has, their states loaded.
         self._polling: set[int] = set()
         # Held by the member's thread while it works on its feeds (never while it
@@ -301,7 +305,8 @@ class PollerMember:
     def _follow_grants(self) -> None:
         """Poll the feeds of the partitions held and granted, and only those (under `_lock`)."""
         ours = self._held & self._granted
-        stopped = self._polling - ours
+        stopped = (self._polling - ours) | (self._polling & self._revoked)
+        self._revoked.clear()
         if stopped:
             for url in self._urls_in(stopped):
                 self.poller.remove_feed(url)
@@ -331,6 +336,7 @@ class PollerMember:
         revoked = {p for topic, p in partitions if topic == self.topics.feeds}
         with self._lock:
             self._granted -= revoked
+            self._revoked |= revoked
         self.log.info("partitions revoked", partitions=sorted(revoked))
         return {}
 
