@@ -14,7 +14,16 @@ runs a `PollerMember`, which joins the group `akhbar.poller` on `feeds` and:
   `articles.discovered`, flushes, then publishes their new states and flushes.
   Nothing is held unflushed when it asks the group for news, so a partition
   that moves away has nothing left behind; a member killed mid-round loses
-  only that round, which the next owner polls again after the session timeout.
+  only that round, which the next owner polls again after the session timeout;
+* polls a partition's feeds only from the group's `on_assign` for it to its
+  next `on_revoke`. kafka-python 3 can finish a rebalance on its IO thread
+  after `poll` has returned, so the assignment `poll` leaves behind may be
+  one the group has already replaced; the revoke, though, always runs before
+  the group moves a partition on, and it waits for a round in flight to
+  publish its states. The next owner therefore starts from those states, and
+  no feed is polled by two members at once. (A member the group evicts while
+  it is stalled learns of it only when it next asks the group for news, as
+  any Kafka consumer does; until then it may still poll.)
 
 On the embedded bus one consumer holds every partition (the group's lock file
 ensures a single poller), through the same code.
@@ -31,7 +40,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from akhbar.bus import COMPACTED, Bus, Consumer, Message, Producer
+from akhbar.bus import COMPACTED, Bus, Consumer, Message, Producer, TopicPartition
 from akhbar.config import Settings
 from akhbar.errors import AkhbarError
 from akhbar.logs import get_logger
@@ -176,8 +185,23 @@ class PollerMember:
             # A feed is fetched like a page, and bounded the same way.
             total_timeout_s=ingest.page_timeout_s,
         )
+        # The feed list of the partitions the consumer reads, and where each feed is.
+        self._listed: dict[str, Feed] = {}
         self._partition_of: dict[str, int] = {}
+        # Partitions the consumer reads, as its assignment said after the last poll.
         self._held: set[int] = set()
+        # Partitions the group gave and has not revoked; the rebalance callbacks
+        # change it on the consumer's IO thread, under `_lock`.
+        self._granted: set[int] = set()
+        # Partitions revoked since this member's thread last looked: polling them
+        # stops even if the group has given them back meanwhile, since another member
+        # may have polled their feeds in between; their states are read again.
+        self._revoked: set[int] = set()
+        # Partitions whose feeds the FeedPoller has, their states loaded.
+        self._polling: set[int] = set()
+        # Held by the member's thread while it works on its feeds (never while it
+        # waits on the group consumer), so a revoke waits for a round to publish.
+        self._lock = threading.Lock()
         self._list_read = False
 
     @property
@@ -192,7 +216,9 @@ class PollerMember:
             path = self.settings.ingest.feeds
             seeded, dropped = sync_feed_list(self.bus, self.topics, path)
             self.log.info("feed list published", feeds=seeded, removed=dropped, path=str(path))
-        consumer = self.bus.consumer(self.group, [self.topics.feeds])
+        consumer = self.bus.consumer(
+            self.group, [self.topics.feeds], on_revoke=self._on_revoke, on_assign=self._on_assign
+        )
         producer = self.bus.producer()
         self.log.info("poller started", group=self.group)
         # /healthz and the status page follow the poller like any stage.
@@ -201,7 +227,9 @@ class PollerMember:
             while not self.stop.is_set():
                 self.metrics.liveness.beat(NAME)
                 self._follow_list(consumer, self._wait_s(idle_wait_s))
-                if until_exhausted and self._list_read and self.poller.exhausted:
+                # A stop asked for while waiting starts no round: the feeds the group
+                # handed over meanwhile are left to the member that goes on.
+                if self.stop.is_set() or (until_exhausted and self._exhausted()):
                     break
                 self._round(producer)
         except BaseException as exc:
@@ -225,13 +253,20 @@ class PollerMember:
     # -- the feed list and the assignment --------------------------------------
 
     def _follow_list(self, consumer: Consumer, timeout: float) -> None:
+        # Outside the lock: the rebalance callbacks run while this thread waits here.
         records = consumer.poll(timeout, LIST_BATCH)
-        for record in records:
-            self._apply(record)
-        self._follow_assignment({p for _topic, p in consumer.assignment()})
+        assigned = {p for _topic, p in consumer.assignment()}
+        with self._lock:
+            for record in records:
+                self._apply(record)
+            self._follow_assignment(assigned)
         # An empty poll with everything read: this member knows its whole list.
-        if not records and self._held and consumer.at_end():
+        if not records and self._polling and consumer.at_end():
             self._list_read = True
+
+    def _exhausted(self) -> bool:
+        """With `once`: every partition held is polled, its list read, each feed polled."""
+        return self._list_read and self._polling == self._held and self.poller.exhausted
 
     def _apply(self, record: Message) -> None:
         if record.key is None:
@@ -239,30 +274,76 @@ class PollerMember:
             return
         url = record.key.decode(errors="replace")
         if not record.value:
-            self.poller.remove_feed(url)
-            self._partition_of.pop(url, None)
+            self._forget_feed(url)
             return
         try:
             feed = Feed.model_validate_json(record.value)
         except ValidationError as exc:
             self.log.warning("feed list entry ignored", feed=url, reason=str(exc.errors()[0]))
             return
+        self._listed[feed.url] = feed
         self._partition_of[feed.url] = record.partition
-        self.poller.add_feed(feed)
+        if record.partition in self._polling:
+            self.poller.add_feed(feed)
+
+    def _forget_feed(self, url: str) -> None:
+        self.poller.remove_feed(url)
+        self._listed.pop(url, None)
+        self._partition_of.pop(url, None)
 
     def _follow_assignment(self, assigned: set[int]) -> None:
-        lost, gained = self._held - assigned, assigned - self._held
+        """Drop the list of partitions the consumer no longer reads, then poll what is ours."""
+        lost = self._held - assigned
         if lost:
-            gone = [url for url, p in self._partition_of.items() if p in lost]
+            gone = self._urls_in(lost)
             for url in gone:
-                self.poller.remove_feed(url)
-                del self._partition_of[url]
+                self._forget_feed(url)
             self.log.info("partitions moved away", partitions=sorted(lost), feeds=len(gone))
-        if gained:
-            loaded = self._load_states(gained)
-            self.log.info("partitions assigned", partitions=sorted(gained), states=loaded)
-            self._list_read = False
         self._held = assigned
+        self._follow_grants()
+
+    def _follow_grants(self) -> None:
+        """Poll the feeds of the partitions held and granted, and only those (under `_lock`)."""
+        ours = self._held & self._granted
+        stopped = (self._polling - ours) | (self._polling & self._revoked)
+        self._revoked.clear()
+        if stopped:
+            for url in self._urls_in(stopped):
+                self.poller.remove_feed(url)
+            self._polling -= stopped
+            self.log.info("polling stopped", partitions=sorted(stopped))
+        started = ours - self._polling
+        if started:
+            for url in self._urls_in(started):
+                self.poller.add_feed(self._listed[url])
+            loaded = self._load_states(started)
+            self._polling |= started
+            self.log.info("partitions assigned", partitions=sorted(started), states=loaded)
+            self._list_read = False
+
+    def _urls_in(self, partitions: set[int]) -> list[str]:
+        return [url for url, p in self._partition_of.items() if p in partitions]
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Called by the bus before the group moves `partitions` to another member.
+
+        kafka-python runs it on the consumer's IO thread while the member's thread
+        waits in `poll` or `close`. Taking the lock waits for a round in flight,
+        which publishes its states before it lets go, so the next owner reads them;
+        every later round sees the partitions revoked and leaves their feeds alone.
+        Nothing to commit: the member reads the list from the start every time.
+        """
+        revoked = {p for topic, p in partitions if topic == self.topics.feeds}
+        with self._lock:
+            self._granted -= revoked
+            self._revoked |= revoked
+        self.log.info("partitions revoked", partitions=sorted(revoked))
+        return {}
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        """Called by the bus when the group gives this member partitions (IO thread too)."""
+        with self._lock:
+            self._granted |= {p for topic, p in partitions if topic == self.topics.feeds}
 
     def _load_states(self, partitions: set[int]) -> int:
         """Read the state table's partitions to their end; the latest state per feed wins."""
@@ -295,6 +376,12 @@ class PollerMember:
     # -- one round of polls ----------------------------------------------------
 
     def _round(self, producer: Producer) -> None:
+        with self._lock:
+            # A revoke since the list was read takes effect before any poll.
+            self._follow_grants()
+            self._poll_and_publish(producer)
+
+    def _poll_and_publish(self, producer: Producer) -> None:
         articles = self.poller.read(self.settings.runner.max_batch)
         for article in articles:
             stamped = article.stamped(NAME, VERSION)

@@ -47,6 +47,9 @@ COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
 # them and return the offsets to commit; the bus commits them while this member
 # still owns the partitions.
 RevokeCallback = Callable[[list[TopicPartition]], Mapping[TopicPartition, int]]
+# Called when the group gives this member partitions, after the on_revoke of the
+# same rebalance: the member owns them from now until their next on_revoke.
+AssignCallback = Callable[[list[TopicPartition]], None]
 
 
 class Message(Protocol):
@@ -170,9 +173,14 @@ class Bus(Protocol):
     def producer(self) -> Producer: ...
 
     def consumer(
-        self, group: str, topics: Sequence[str], on_revoke: RevokeCallback | None = None
+        self,
+        group: str,
+        topics: Sequence[str],
+        on_revoke: RevokeCallback | None = None,
+        on_assign: AssignCallback | None = None,
     ) -> Consumer:
-        """A consumer in `group`; `on_revoke` runs before partitions move elsewhere."""
+        """A consumer in `group`; `on_revoke` runs before partitions move elsewhere,
+        `on_assign` when the group gives this member partitions."""
 
     def list_topics(self) -> list[str]:
         """Every topic on the bus, sorted."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from akhbar.bus import (
+    AssignCallback,
     Headers,
     Message,
     OffsetRange,
@@ -169,11 +170,19 @@ class EmbeddedBus:
         return EmbeddedProducer(self)
 
     def consumer(
-        self, group: str, topics: Sequence[str], on_revoke: RevokeCallback | None = None
+        self,
+        group: str,
+        topics: Sequence[str],
+        on_revoke: RevokeCallback | None = None,
+        on_assign: AssignCallback | None = None,
     ) -> EmbeddedConsumer:
-        # A group's partitions never move on one machine, so on_revoke never runs.
+        # A group's partitions never move on one machine, so on_revoke never runs
+        # and on_assign runs once, here, with every partition.
         self.ensure_topics(topics)
-        return EmbeddedConsumer(self, group, topics)
+        consumer = EmbeddedConsumer(self, group, topics)
+        if on_assign is not None:
+            on_assign(sorted(consumer.assignment()))
+        return consumer
 
     def list_topics(self) -> list[str]:
         conn = self._connect()

@@ -20,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as KafkaTopicPartition
 
 from akhbar.bus import (
+    AssignCallback,
     Headers,
     Message,
     OffsetRange,
@@ -115,9 +116,13 @@ class KafkaBus:
         return KafkaBusProducer(self._options, self._kafka)
 
     def consumer(
-        self, group: str, topics: Sequence[str], on_revoke: RevokeCallback | None = None
+        self,
+        group: str,
+        topics: Sequence[str],
+        on_revoke: RevokeCallback | None = None,
+        on_assign: AssignCallback | None = None,
     ) -> KafkaBusConsumer:
-        return KafkaBusConsumer(self._options, self._kafka, group, topics, on_revoke)
+        return KafkaBusConsumer(self._options, self._kafka, group, topics, on_revoke, on_assign)
 
     def list_topics(self) -> list[str]:
         with self._standalone_consumer() as consumer:
@@ -340,7 +345,9 @@ class KafkaBusConsumer:
         group: str,
         topics: Sequence[str],
         on_revoke: RevokeCallback | None,
+        on_assign: AssignCallback | None = None,
     ) -> None:
+        self._on_assign = on_assign
         self._consumer = KafkaConsumer(
             **options,
             group_id=group,
@@ -358,7 +365,7 @@ class KafkaBusConsumer:
         self._committed_offsets: dict[KafkaTopicPartition, int | None] = {}
         self._consumer.subscribe(
             topics=list(topics),
-            listener=_RevokeListener(self._consumer, on_revoke, self._forget_committed),
+            listener=_RevokeListener(self._consumer, on_revoke, self._assigned),
         )
         # Fetch metadata now that the subscription is set, so the first JoinGroup
         # already knows the topics' partitions. Otherwise the leader assigns from
@@ -444,6 +451,12 @@ class KafkaBusConsumer:
         offset = self._consumer.committed(tp, timeout_ms=LAG_TIMEOUT_MS)
         self._committed_offsets[tp] = None if offset is None else int(offset)
         return None if offset is None else int(offset)
+
+    def _assigned(self, partitions: Any) -> None:
+        """Runs on kafka-python's IO thread once the group has given these partitions."""
+        self._forget_committed(partitions)
+        if self._on_assign is not None:
+            self._on_assign(sorted((tp.topic, tp.partition) for tp in partitions))
 
     def _forget_committed(self, partitions: Any) -> None:
         """Partitions that come back may have been committed by another member meanwhile."""

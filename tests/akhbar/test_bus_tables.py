@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from akhbar.bus import COMPACTED, Bus, Message
+from akhbar.bus import COMPACTED, Bus, Message, TopicPartition
 from akhbar.bus.embedded import EmbeddedBus
 from akhbar.config import BusSettings
 from tests.conftest import bus_settings
@@ -82,6 +82,25 @@ def test_a_member_knows_its_assignment(bus: Bus, settings_for: BusSettings) -> N
     assignment = consumer.assignment()
     consumer.close()
     assert assignment == {(topic, p) for p in range(settings_for.partitions)}
+
+
+def test_a_member_is_told_when_the_group_gives_it_partitions(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given a topic and a member of a new group that asks to be told of its partitions
+    topic = f"{settings_for.topic_prefix}given"
+    bus.ensure_topics([topic])
+    given: list[list[TopicPartition]] = []
+    consumer = bus.consumer(f"{settings_for.topic_prefix}g", [topic], on_assign=given.append)
+    # When it has joined its group
+    deadline = time.monotonic() + 30
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(0.2, 10)
+    assignment = consumer.assignment()
+    consumer.close()
+    # Then it was told of every partition it holds, the whole topic's as it is alone
+    assert given, "on_assign never ran"
+    assert set(given[-1]) == assignment == {(topic, p) for p in range(settings_for.partitions)}
 
 
 def test_the_embedded_bus_keeps_the_latest_per_key_of_a_compacted_topic(tmp_path: Path) -> None:

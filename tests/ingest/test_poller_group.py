@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from akhbar.article import Article
-from akhbar.bus import open_bus
+from akhbar.bus import Consumer, TopicPartition, open_bus
 from akhbar.config import BusSettings, IngestSettings, RunnerSettings, Settings
 from akhbar.metrics import Metrics
 from akhbar.runner import StageRunner
@@ -28,6 +28,7 @@ from akhbar.topics import Topics
 from ingest.feeds import Feed, save_feeds
 from ingest.fixture_server import FixtureServer, load_saudinewsnet
 from ingest.poller import JITTER
+from ingest.poller_group import PollerMember
 from ingest.stage import fetch_stage
 from tests.conftest import KAFKA_TEST_SESSION_MS, bus_settings
 from tests.ingest.conftest import ARTICLES, SITE_ARTICLES, articles_on
@@ -40,6 +41,11 @@ PUBLISH_EVERY_S = 0.2
 START_TIMEOUT_S = 120.0
 # Share of the interval by which a poll may seem early because the one before it arrived late.
 LATENESS_ALLOWED = 0.5
+# Feeds due again before a round ends, however fast the machine: the poller then asks the
+# group for news without waiting, and kafka-python finishes a rebalance in the background.
+ALWAYS_DUE_S = 0.001
+# How long the second member holds its share while the first one polls beside it.
+SHARED_FOR_S = 4.0
 
 
 def section_url(site: FixtureServer, k: int) -> str:
@@ -265,3 +271,122 @@ def test_a_killed_pollers_feeds_are_taken_over_without_loss_or_repeats(
     assert pollers[1].wait(timeout=60) == 0
     # And nothing was lost or repeated: each entry discovered once per feed, cleaned once
     assert_exactly_once(kafka_settings, tmp_path, expected)
+
+
+def partition_of_feeds(settings: BusSettings) -> dict[str, int]:
+    """Feed URL -> its partition of the feed list topic."""
+    bus = open_bus(settings)
+    topic = Topics(settings.topic_prefix).feeds
+    reader = bus.reader(topic, range(bus.partition_count(topic)))
+    try:
+        return {m.key.decode(): m.partition for m in reader.read_to_end(30) if m.key}
+    finally:
+        reader.close()
+        bus.close()
+
+
+def holding_spans(
+    events: list[tuple[float, str, list[TopicPartition]]],
+) -> list[tuple[int, float, float]]:
+    """(partition, from, to) for each time a member held a partition, from its callbacks."""
+    since: dict[int, float] = {}
+    spans = []
+    for at, what, partitions in events:
+        for _topic, partition in partitions:
+            if what == "assign":
+                since.setdefault(partition, at)
+            elif partition in since:
+                spans.append((partition, since.pop(partition), at))
+    spans += [(partition, at, float("inf")) for partition, at in since.items()]
+    return spans
+
+
+class MemberThread(threading.Thread):
+    """A PollerMember running in this process, whose error, if any, the test can see."""
+
+    def __init__(self, member: PollerMember) -> None:
+        super().__init__(name="poller-member")
+        self.member = member
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.member.run()
+        except BaseException as exc:
+            self.error = exc
+
+    def stop(self) -> None:
+        self.member.stop.set()
+        self.join(timeout=60)
+
+
+def hold_a_share(consumer: Consumer, seconds: float) -> None:
+    """Stay in the group, polling, until assigned and then for `seconds` more."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(0.2, 100)
+    held_until = time.monotonic() + seconds
+    while time.monotonic() < held_until:
+        consumer.poll(0.2, 100)
+
+
+def test_a_member_polls_no_feed_of_a_partition_while_another_member_holds_it(
+    site: FixtureServer, tmp_path: Path, kafka_settings: BusSettings
+) -> None:
+    # Given a poller whose feeds are always due, so it never waits on the group
+    feeds = tmp_path / "feeds.yaml"
+    save_feeds(
+        feeds, [Feed(url=section_url(site, k), interval_s=ALWAYS_DUE_S) for k in range(SECTIONS)]
+    )
+    settings = Settings(
+        bus=kafka_settings,
+        ingest=IngestSettings(
+            feeds=feeds,
+            allow_hosts=["127.0.0.1"],
+            host_spacing_s=0,
+            user_agent="poller-a",
+            state_path=tmp_path / "poller-a.sqlite3",
+        ),
+    )
+    bus = open_bus(kafka_settings)
+    polling = MemberThread(PollerMember(bus, settings, Metrics()))
+    polling.start()
+    # When another member joins its group and holds a share of the partitions for a while
+    events: list[tuple[float, str, list[TopicPartition]]] = []
+    try:
+        wait_for(lambda: feed_polls(site), START_TIMEOUT_S, "the poller to poll")
+        other = bus.consumer(
+            polling.member.group,
+            [Topics(kafka_settings.topic_prefix).feeds],
+            on_revoke=lambda partitions: events.append((time.time(), "revoke", partitions)) or {},
+            on_assign=lambda partitions: events.append((time.time(), "assign", partitions)),
+        )
+        try:
+            hold_a_share(other, SHARED_FOR_S)
+        finally:
+            polling.stop()  # before the other member leaves and hands its share back
+            other.close()
+    finally:
+        polling.stop()
+        bus.close()
+    assert not polling.is_alive()
+    assert polling.error is None, repr(polling.error)
+    # Then the poller polled none of the other member's feeds while that member held them
+    spans = holding_spans(events)
+    assert spans, "the other member was never given a partition"
+    partition_of = partition_of_feeds(kafka_settings)
+    polls = [
+        (at, partition_of[site.base_url + path])
+        for path, times in feed_polls(site).items()
+        for at, _agent in times
+    ]
+    overlaps = [
+        (at, partition, start, end)
+        for at, partition in polls
+        for held, start, end in spans
+        if held == partition and start <= at <= end
+    ]
+    assert not overlaps, overlaps
+    # And it went on polling its own share beside the other member
+    first_share = min(start for _p, start, _end in spans)
+    assert any(at > first_share for at, _partition in polls)
