@@ -23,7 +23,10 @@ KAFKA_ENV = "AKHBAR_TEST_KAFKA"
 OPENSEARCH_ENV = "AKHBAR_TEST_OPENSEARCH"
 # The broker's minimum: a SIGKILLed member's partitions move on after 6 s, not 30.
 KAFKA_TEST_SESSION_MS = 6_000
+# Deleting the session's topics in chunks keeps each request well under its timeout.
+TOPIC_DELETE_CHUNK = 200
 _missing: list[str] = []
+_prefixes: set[str] = set()
 
 
 def _reachable(address: str) -> bool:
@@ -68,7 +71,35 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def unique_prefix() -> str:
     """A topic and group prefix no other test uses, so tests share one broker safely."""
-    return f"t{uuid.uuid4().hex[:10]}."
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    _prefixes.add(prefix)
+    return prefix
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Delete the topics this session made on the shared broker.
+
+    A broker kept across many runs otherwise piles up thousands of partitions, each
+    holding open files, until it stops with "Too many open files".
+    """
+    address = os.environ.get(KAFKA_ENV, "")
+    if not _prefixes or not address or not _reachable(address):
+        return
+    from kafka import KafkaAdminClient  # only the shared-broker cleanup needs it
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=[address], request_timeout_ms=30_000)
+    except Exception as exc:  # a broker gone by now leaves nothing to clean
+        print(f"\ntopics of this session left on {address}: {exc!r}")
+        return
+    try:
+        ours = sorted(t for t in admin.list_topics() if t[:12] in _prefixes)
+        for start in range(0, len(ours), TOPIC_DELETE_CHUNK):
+            admin.delete_topics(ours[start : start + TOPIC_DELETE_CHUNK], timeout_ms=30_000)
+    except Exception as exc:  # cleaning up must not turn a run's result into a failure
+        print(f"\ntopics of this session left on {address}: {exc!r}")
+    finally:
+        admin.close()
 
 
 def bus_settings(
