@@ -64,6 +64,9 @@ SPELLING_PAIRS = (("غ", "ج"),)
 # unlabelled news (scripts/build_auto_lexicon.py): a type for names the labelled
 # corpus never shows. Optional: without the file no such feature is made.
 AUTO_LEXICON_FILE = "auto-lexicon.tsv.gz"
+# Its names of several words (a type, not a tag, in the tag column) are listed
+# names of a kind of their own: as sure as the hand-made lists they are not.
+AUTO_NAME_KIND = "auto"
 DEFINITENESS_FILE = "word-definiteness.tsv.gz"
 # Shares (percent) of a word's news occurrences with the article, cut into bands:
 # names sit at the ends (موسكو 0, الرياض 97), common nouns in between (مدينة 41).
@@ -197,6 +200,31 @@ PLACE_LIST_REACH = 12
 # Endings of nationality adjectives (السوري, السورية, الروسيه after folding).
 NISBA_ENDINGS = ("ي", "يه")
 TRIGGER_TYPE = {word: kind for kind, words in TRIGGERS.items() for word in words}
+
+
+def to_bioes(tags: Sequence[str]) -> list[str]:
+    """IOB2 tags written as BIOES: a name's last word E-, a one-word name S-.
+
+    A model that learns where names end, not only where they start, sees the
+    word after a name as evidence too; `as_iob2` reads its tags back.
+    """
+    written = []
+    for i, tag in enumerate(tags):
+        ends = i + 1 == len(tags) or tags[i + 1] != "I-" + tag[2:]
+        if tag == "O" or not ends:
+            written.append(tag)
+        else:
+            written.append(("S-" if tag.startswith("B-") else "E-") + tag[2:])
+    return written
+
+
+def as_iob2(label: str) -> str:
+    """A model's tag in IOB2: BIOES's S- opens a name (B-), its E- continues one (I-)."""
+    if label.startswith("S-"):
+        return "B-" + label[2:]
+    if label.startswith("E-"):
+        return "I-" + label[2:]
+    return label
 
 
 def tokenize(text: str) -> Iterator[tuple[str, int, int]]:
@@ -374,6 +402,13 @@ def load_auto_lexicon() -> dict[str, str]:
     return auto
 
 
+def auto_names(auto: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(name, gazetteer kind) of the auto-lexicon's names of several words (`autoPERS` ...)."""
+    for words, tag in auto.items():
+        if " " in words and tag in TYPES:
+            yield words, AUTO_NAME_KIND + tag
+
+
 @lru_cache(maxsize=1)
 def load_lexicon() -> Lexicon:
     """The shipped clusters and gazetteers (read once per process)."""
@@ -395,13 +430,16 @@ def load_lexicon() -> Lexicon:
         if line and not line.startswith("#"):
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
+    auto = load_auto_lexicon()
+    for name, kind in auto_names(auto):
+        _add_entry(entries, kind, name)
     places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
     definiteness = {}
     for line in _resource_text(DEFINITENESS_FILE).splitlines():
         word, _, share = line.partition("\t")
         definiteness[word] = int(share)
     gazetteer = {k: frozenset(v) for k, v in entries.items()}
-    return Lexicon(clusters, gazetteer, definiteness, places, load_auto_lexicon())
+    return Lexicon(clusters, gazetteer, definiteness, places, auto)
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:
@@ -878,7 +916,8 @@ class EntityTagger:
     def reference_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """The same tags computed by crfsuite itself: the check on `tag_document`."""
         return [
-            list(self._tagger.tag(rows)) if rows else [] for rows in document_features(sentences)
+            [as_iob2(label) for label in self._tagger.tag(rows)] if rows else []
+            for rows in document_features(sentences)
         ]
 
     def entities(
@@ -1028,6 +1067,8 @@ class LinearChain:
         transitions: np.ndarray,
     ) -> None:
         self.labels = tuple(labels)
+        # What the tagger gives back: IOB2, whichever scheme the model learned.
+        self.tags = tuple(map(as_iob2, labels))
         self._attributes = attributes
         self._state = state
         self._transitions = transitions
@@ -1128,7 +1169,7 @@ class LinearChain:
         self._add_dynamic(scores, prepared, lengths)
         emissions = [scores[end - size : end] for size, end in zip(lengths, ends, strict=True)]
         paths = iter(_viterbi([e for e in emissions if len(e)], self._transitions))
-        label_of = self.labels.__getitem__
+        label_of = self.tags.__getitem__
         tags = [list(map(label_of, next(paths))) if size else [] for size in lengths]
         return prepared, tags
 
