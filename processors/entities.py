@@ -64,9 +64,6 @@ SPELLING_PAIRS = (("غ", "ج"),)
 # unlabelled news (scripts/build_auto_lexicon.py): a type for names the labelled
 # corpus never shows. Optional: without the file no such feature is made.
 AUTO_LEXICON_FILE = "auto-lexicon.tsv.gz"
-# Its names of several words (a type, not a tag, in the tag column) are listed
-# names of a kind of their own: as sure as the hand-made lists they are not.
-AUTO_NAME_KIND = "auto"
 DEFINITENESS_FILE = "word-definiteness.tsv.gz"
 # Shares (percent) of a word's news occurrences with the article, cut into bands:
 # names sit at the ends (موسكو 0, الرياض 97), common nouns in between (مدينة 41).
@@ -402,13 +399,6 @@ def load_auto_lexicon() -> dict[str, str]:
     return auto
 
 
-def auto_names(auto: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """(name, gazetteer kind) of the auto-lexicon's names of several words (`autoPERS` ...)."""
-    for words, tag in auto.items():
-        if " " in words and tag in TYPES:
-            yield words, AUTO_NAME_KIND + tag
-
-
 @lru_cache(maxsize=1)
 def load_lexicon() -> Lexicon:
     """The shipped clusters and gazetteers (read once per process)."""
@@ -430,16 +420,13 @@ def load_lexicon() -> Lexicon:
         if line and not line.startswith("#"):
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
-    auto = load_auto_lexicon()
-    for name, kind in auto_names(auto):
-        _add_entry(entries, kind, name)
     places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
     definiteness = {}
     for line in _resource_text(DEFINITENESS_FILE).splitlines():
         word, _, share = line.partition("\t")
         definiteness[word] = int(share)
     gazetteer = {k: frozenset(v) for k, v in entries.items()}
-    return Lexicon(clusters, gazetteer, definiteness, places, auto)
+    return Lexicon(clusters, gazetteer, definiteness, places, load_auto_lexicon())
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:

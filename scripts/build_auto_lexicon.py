@@ -27,7 +27,6 @@ import click
 
 from processors.arabic import clean_characters, clean_whitespace, sentence_spans
 from processors.entities import TOKEN_RE, EntityTagger, word_key
-from processors.ner_eval import spans
 
 OUTPUT = Path(__file__).resolve().parent.parent / "processors" / "resources" / "auto-lexicon.tsv.gz"
 # A word must be tagged as a name this many times, in this many articles: one
@@ -40,10 +39,6 @@ MIN_NAME_SHARE = 0.5
 # Of its name tags, at least this share the same tag: a word tagged as a person
 # as often as a place says nothing of its type.
 MIN_TAG_SHARE = 0.75
-# Names of several words tagged whole this many times, with one type at MIN_TAG_SHARE,
-# are listed too: the tagger matches them as it matches the gazetteers' names.
-# 0 lists none.
-MIN_NAME_TAGGED = 0
 
 
 def article_texts(folder: Path, days: int | None) -> Iterator[str]:
@@ -63,37 +58,20 @@ class TagCounts:
         self.seen: Counter[str] = Counter()
         self.tags: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.articles: Counter[str] = Counter()
-        # Whole names as tagged ("TYPE<TAB>word keys"), and the articles read.
-        self.names: Counter[str] = Counter()
+        # Articles read.
         self.read = 0
 
     def add_article(self, sentences: list[list[str]], tags: list[list[str]]) -> None:
         named = set()
         for tokens, sentence_tags in zip(sentences, tags, strict=True):
-            keys = [word_key(token) for token in tokens]
-            for key, tag in zip(keys, sentence_tags, strict=True):
+            for token, tag in zip(tokens, sentence_tags, strict=True):
+                key = word_key(token)
                 self.seen[key] += 1
                 if tag != "O":
                     self.tags[key][tag] += 1
                     named.add(key)
-            for start, end, kind in spans(sentence_tags):
-                self.names[f"{kind}\t{' '.join(keys[start:end])}"] += 1
         self.articles.update(named)
         self.read += 1
-
-    def multiword_names(self) -> Iterator[tuple[str, str, int, int]]:
-        """(name, type, times tagged so, times tagged whole) of the names of several words kept."""
-        by_name: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        for typed, count in self.names.items():
-            kind, name = typed.split("\t")
-            if " " in name:
-                by_name[name][kind] += count
-        for name in sorted(by_name):
-            kinds = by_name[name]
-            tagged = sum(kinds.values())
-            kind, count = kinds.most_common(1)[0]
-            if MIN_NAME_TAGGED and count >= MIN_NAME_TAGGED and count >= MIN_TAG_SHARE * tagged:
-                yield name, kind, count, tagged
 
     def save(self, path: Path) -> None:
         """Write the counts to `path` (gzipped JSON), to make lists from again later."""
@@ -102,7 +80,6 @@ class TagCounts:
             "seen": self.seen,
             "tags": self.tags,
             "articles": self.articles,
-            "names": self.names,
         }
         path.write_bytes(gzip.compress(json.dumps(counts, ensure_ascii=False).encode(), mtime=0))
 
@@ -116,7 +93,6 @@ class TagCounts:
         for key, tags in saved["tags"].items():
             counts.tags[key].update(tags)
         counts.articles.update(saved["articles"])
-        counts.names.update(saved["names"])
         return counts
 
     def lexicon(self) -> Iterator[tuple[str, str, int, int, int]]:
@@ -150,17 +126,14 @@ def tag_news(model: Path, folder: Path, days: int | None = None) -> TagCounts:
 def write_lexicon(counts: TagCounts, output: Path, tagged_by: str) -> Counter[str]:
     """Write the words `counts` keeps to `output`; their tags counted."""
     kept = list(counts.lexicon())
-    names = list(counts.multiword_names())
     lines = [
         f"# Tagged by {tagged_by} in {counts.read} SaudiNewsNet articles; "
-        "word<TAB>tag<TAB>times so tagged<TAB>times seen<TAB>articles tagged in;",
-        "# then names of several words: name<TAB>type<TAB>times so tagged<TAB>times tagged whole",
+        "word<TAB>tag<TAB>times so tagged<TAB>times seen<TAB>articles tagged in",
         *("\t".join(map(str, row)) for row in kept),
-        *("\t".join(map(str, row)) for row in names),
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0))
-    return Counter([tag for _key, tag, *_rest in kept] + [kind for _name, kind, *_rest in names])
+    return Counter(tag for _key, tag, *_rest in kept)
 
 
 def build(model: Path, folder: Path, output: Path, days: int | None = None) -> Counter[str]:
