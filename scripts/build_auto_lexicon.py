@@ -39,6 +39,8 @@ MIN_NAME_SHARE = 0.5
 # Of its name tags, at least this share the same tag: a word tagged as a person
 # as often as a place says nothing of its type.
 MIN_TAG_SHARE = 0.75
+# The mark of a word's tag when it was tagged too seldom for the list proper (`weak:B-PERS`).
+WEAK = "weak:"
 
 
 def article_texts(folder: Path, days: int | None) -> Iterator[str]:
@@ -95,20 +97,28 @@ class TagCounts:
         counts.articles.update(saved["articles"])
         return counts
 
-    def lexicon(self) -> Iterator[tuple[str, str, int, int, int]]:
-        """(word, tag, times tagged so, times seen, articles) of the words kept, sorted."""
+    def lexicon(self, weak: bool = False) -> Iterator[tuple[str, str, int, int, int]]:
+        """(word, tag, times tagged so, times seen, articles) of the words kept, sorted.
+
+        With `weak`, a word tagged too seldom for the list proper (fewer than
+        MIN_TAGGED times or in fewer than MIN_ARTICLES articles), but one way
+        whenever tagged, is kept too, its tag marked WEAK: the model that reads
+        the list learns how far to trust those.
+        """
         for key in sorted(self.tags):
             tags = self.tags[key]
             tagged = sum(tags.values())
             tag, count = tags.most_common(1)[0]
-            if (
-                tagged >= MIN_TAGGED
-                and self.articles[key] >= MIN_ARTICLES
-                and tagged >= MIN_NAME_SHARE * self.seen[key]
+            if not (
+                tagged >= MIN_NAME_SHARE * self.seen[key]
                 and count >= MIN_TAG_SHARE * tagged
                 and len(key) > 1
             ):
+                continue
+            if tagged >= MIN_TAGGED and self.articles[key] >= MIN_ARTICLES:
                 yield key, tag, count, self.seen[key], self.articles[key]
+            elif weak:
+                yield key, WEAK + tag, count, self.seen[key], self.articles[key]
 
 
 def tag_news(model: Path, folder: Path, days: int | None = None) -> TagCounts:
@@ -123,9 +133,11 @@ def tag_news(model: Path, folder: Path, days: int | None = None) -> TagCounts:
     return counts
 
 
-def write_lexicon(counts: TagCounts, output: Path, tagged_by: str) -> Counter[str]:
-    """Write the words `counts` keeps to `output`; their tags counted."""
-    kept = list(counts.lexicon())
+def write_lexicon(
+    counts: TagCounts, output: Path, tagged_by: str, weak: bool = False
+) -> Counter[str]:
+    """Write the words `counts` keeps (`weak` ones too, marked) to `output`; their tags counted."""
+    kept = list(counts.lexicon(weak))
     lines = [
         f"# Tagged by {tagged_by} in {counts.read} SaudiNewsNet articles; "
         "word<TAB>tag<TAB>times so tagged<TAB>times seen<TAB>articles tagged in",

@@ -20,7 +20,8 @@ the shipped one is written beside the model. Without it, no auto-lexicon is used
 Tagging the news is most of the cost of a fold. `--lexicon-cache DIR` keeps each
 model's tag counts there and reuses them, so that screens of ideas that leave the
 models without an auto-lexicon alone (the final model's tags, the list's thresholds)
-cost one training each. `--scheme bioes` has the model learn BIOES tags.
+cost one training each. `--scheme bioes` has the model learn BIOES tags;
+`--weak-entries` also lists the words the news model tagged too seldom, marked weak.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def train_with_auto_lexicon(
     cache: Path | None = None,
     cache_name: str = "all",
     scheme: str = SCHEME,
+    weak: bool = False,
 ) -> None:
     """Train a model whose features include an auto-lexicon made from `news`.
 
@@ -141,14 +143,14 @@ def train_with_auto_lexicon(
     """
     cached = NewsTagCounts(cache, cache_name)
     counts = cached.get("plain", partial(_news_counts, sentences, news, c1=c1, c2=c2))
-    write_lexicon(counts, lexicon_path, "plain.crfsuite")
+    write_lexicon(counts, lexicon_path, "plain.crfsuite", weak)
     with tempfile.TemporaryDirectory() as tmp:
         lexicons: list[Path | str] = []
         for part in range(AUTO_LEXICON_PARTS):
             rest, _part = split_fold(sentences, AUTO_LEXICON_PARTS, part)
             counts = cached.get(f"part{part}", partial(_news_counts, rest, news, c1=c1, c2=c2))
             part_lexicon = Path(tmp) / f"part{part}.tsv.gz"
-            write_lexicon(counts, part_lexicon, "rest.crfsuite")
+            write_lexicon(counts, part_lexicon, "rest.crfsuite", weak)
             lexicons.append(part_lexicon)
         train(sentences, model_path, c1, c2, lexicons, scheme)
     use_auto_lexicon(lexicon_path)
@@ -208,6 +210,7 @@ def run_fold(
     news: Path | None = None,
     cache: Path | None = None,
     scheme: str = SCHEME,
+    weak: bool = False,
 ) -> tuple[Score, Score]:
     """Scores of one held-out block: the model alone, and the tagger as shipped.
 
@@ -232,6 +235,7 @@ def run_fold(
                 cache,
                 f"fold{fold + 1}-of-{folds}",
                 scheme,
+                weak,
             )
             if keep_models is not None:
                 keep_models.mkdir(parents=True, exist_ok=True)
@@ -289,6 +293,11 @@ def run_fold(
     show_default=True,
     help="The tags the model learns.",
 )
+@click.option(
+    "--weak-entries",
+    is_flag=True,
+    help="Also list words the news model tagged too seldom for the auto-lexicon, marked weak.",
+)
 def main(
     gold: Path,
     folds: int,
@@ -301,6 +310,7 @@ def main(
     news: Path | None,
     lexicon_cache: Path | None,
     scheme: str,
+    weak_entries: bool,
 ) -> None:
     sentences = read_conll(gold)
     if not folds:
@@ -310,7 +320,16 @@ def main(
             AUTO_LEXICON_OUTPUT.unlink(missing_ok=True)
         else:
             train_with_auto_lexicon(
-                sentences, output, AUTO_LEXICON_OUTPUT, news, c1, c2, lexicon_cache, "all", scheme
+                sentences,
+                output,
+                AUTO_LEXICON_OUTPUT,
+                news,
+                c1,
+                c2,
+                lexicon_cache,
+                "all",
+                scheme,
+                weak_entries,
             )
         click.echo(f"trained on {len(sentences)} sentences -> {output}")
         return
@@ -319,7 +338,17 @@ def main(
         chosen = [fold - 1 for fold in only_fold] or list(range(folds))
         jobs = [
             pool.submit(
-                run_fold, sentences, folds, fold, c1, c2, keep_models, news, lexicon_cache, scheme
+                run_fold,
+                sentences,
+                folds,
+                fold,
+                c1,
+                c2,
+                keep_models,
+                news,
+                lexicon_cache,
+                scheme,
+                weak_entries,
             )
             for fold in chosen
         ]

@@ -10,7 +10,7 @@ import pytest
 
 from processors.entities import EntityTagger, as_iob2, to_bioes, use_auto_lexicon
 from processors.ner_eval import read_conll, spans
-from scripts.build_auto_lexicon import TagCounts
+from scripts.build_auto_lexicon import MIN_TAGGED, WEAK, TagCounts
 from scripts.train_ner import NewsTagCounts, train
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -85,3 +85,23 @@ def test_news_tag_counts_are_counted_once_then_read_from_the_folder(tmp_path: Pa
     NewsTagCounts(tmp_path / "kept", "fold3-of-5").get("part1", count)
     NewsTagCounts(None, "fold3-of-5").get("part0", count)
     assert len(made) == 3
+
+
+def test_words_tagged_too_seldom_are_listed_marked_weak_when_asked() -> None:
+    counts = sample_counts()
+    # a person tagged once, a word tagged once but seen mostly untagged
+    counts.add_article([["قال", "كرزن"]], [["O", "B-PERS"]])
+    counts.add_article([["الوزاره"], ["الوزاره"], ["الوزاره"]], [["B-ORG"], ["O"], ["O"]])
+    assert MIN_TAGGED > 1
+    assert {w: t for w, t, *_n in counts.lexicon()} == {
+        "زيد": "B-PERS",
+        "الصالح": "I-PERS",
+        "حلب": "B-LOC",
+    }
+    weak = {w: t for w, t, *_n in counts.lexicon(weak=True)}
+    assert weak == {
+        "زيد": "B-PERS",
+        "الصالح": "I-PERS",
+        "حلب": "B-LOC",
+        "كرزن": WEAK + "B-PERS",
+    }
