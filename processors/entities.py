@@ -199,6 +199,31 @@ NISBA_ENDINGS = ("ي", "يه")
 TRIGGER_TYPE = {word: kind for kind, words in TRIGGERS.items() for word in words}
 
 
+def to_bioes(tags: Sequence[str]) -> list[str]:
+    """IOB2 tags written as BIOES: a name's last word E-, a one-word name S-.
+
+    A model that learns where names end, not only where they start, sees the
+    word after a name as evidence too; `as_iob2` reads its tags back.
+    """
+    written = []
+    for i, tag in enumerate(tags):
+        ends = i + 1 == len(tags) or tags[i + 1] != "I-" + tag[2:]
+        if tag == "O" or not ends:
+            written.append(tag)
+        else:
+            written.append(("S-" if tag.startswith("B-") else "E-") + tag[2:])
+    return written
+
+
+def as_iob2(label: str) -> str:
+    """A model's tag in IOB2: BIOES's S- opens a name (B-), its E- continues one (I-)."""
+    if label.startswith("S-"):
+        return "B-" + label[2:]
+    if label.startswith("E-"):
+        return "I-" + label[2:]
+    return label
+
+
 def tokenize(text: str) -> Iterator[tuple[str, int, int]]:
     """Tokens of `text` with their character offsets."""
     for match in TOKEN_RE.finditer(text):
@@ -878,7 +903,8 @@ class EntityTagger:
     def reference_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """The same tags computed by crfsuite itself: the check on `tag_document`."""
         return [
-            list(self._tagger.tag(rows)) if rows else [] for rows in document_features(sentences)
+            [as_iob2(label) for label in self._tagger.tag(rows)] if rows else []
+            for rows in document_features(sentences)
         ]
 
     def entities(
@@ -1028,6 +1054,8 @@ class LinearChain:
         transitions: np.ndarray,
     ) -> None:
         self.labels = tuple(labels)
+        # What the tagger gives back: IOB2, whichever scheme the model learned.
+        self.tags = tuple(map(as_iob2, labels))
         self._attributes = attributes
         self._state = state
         self._transitions = transitions
@@ -1128,7 +1156,7 @@ class LinearChain:
         self._add_dynamic(scores, prepared, lengths)
         emissions = [scores[end - size : end] for size, end in zip(lengths, ends, strict=True)]
         paths = iter(_viterbi([e for e in emissions if len(e)], self._transitions))
-        label_of = self.labels.__getitem__
+        label_of = self.tags.__getitem__
         tags = [list(map(label_of, next(paths))) if size else [] for size in lengths]
         return prepared, tags
 

@@ -39,6 +39,8 @@ MIN_NAME_SHARE = 0.5
 # Of its name tags, at least this share the same tag: a word tagged as a person
 # as often as a place says nothing of its type.
 MIN_TAG_SHARE = 0.75
+# The mark of a word's tag when it was tagged too seldom for the list proper (`weak:B-PERS`).
+WEAK = "weak:"
 
 
 def article_texts(folder: Path, days: int | None) -> Iterator[str]:
@@ -58,6 +60,8 @@ class TagCounts:
         self.seen: Counter[str] = Counter()
         self.tags: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.articles: Counter[str] = Counter()
+        # Articles read.
+        self.read = 0
 
     def add_article(self, sentences: list[list[str]], tags: list[list[str]]) -> None:
         named = set()
@@ -69,50 +73,84 @@ class TagCounts:
                     self.tags[key][tag] += 1
                     named.add(key)
         self.articles.update(named)
+        self.read += 1
 
-    def lexicon(self) -> Iterator[tuple[str, str, int, int, int]]:
-        """(word, tag, times tagged so, times seen, articles) of the words kept, sorted."""
+    def save(self, path: Path) -> None:
+        """Write the counts to `path` (gzipped JSON), to make lists from again later."""
+        counts = {
+            "read": self.read,
+            "seen": self.seen,
+            "tags": self.tags,
+            "articles": self.articles,
+        }
+        path.write_bytes(gzip.compress(json.dumps(counts, ensure_ascii=False).encode(), mtime=0))
+
+    @classmethod
+    def load(cls, path: Path) -> TagCounts:
+        """Counts written by `save`."""
+        saved = json.loads(gzip.decompress(path.read_bytes()))
+        counts = cls()
+        counts.read = saved["read"]
+        counts.seen.update(saved["seen"])
+        for key, tags in saved["tags"].items():
+            counts.tags[key].update(tags)
+        counts.articles.update(saved["articles"])
+        return counts
+
+    def lexicon(self, weak: bool = False) -> Iterator[tuple[str, str, int, int, int]]:
+        """(word, tag, times tagged so, times seen, articles) of the words kept, sorted.
+
+        With `weak`, a word tagged too seldom for the list proper (fewer than
+        MIN_TAGGED times or in fewer than MIN_ARTICLES articles), but one way
+        whenever tagged, is kept too, its tag marked WEAK: the model that reads
+        the list learns how far to trust those.
+        """
         for key in sorted(self.tags):
             tags = self.tags[key]
             tagged = sum(tags.values())
             tag, count = tags.most_common(1)[0]
-            if (
-                tagged >= MIN_TAGGED
-                and self.articles[key] >= MIN_ARTICLES
-                and tagged >= MIN_NAME_SHARE * self.seen[key]
+            if not (
+                tagged >= MIN_NAME_SHARE * self.seen[key]
                 and count >= MIN_TAG_SHARE * tagged
                 and len(key) > 1
             ):
+                continue
+            if tagged >= MIN_TAGGED and self.articles[key] >= MIN_ARTICLES:
                 yield key, tag, count, self.seen[key], self.articles[key]
+            elif weak:
+                yield key, WEAK + tag, count, self.seen[key], self.articles[key]
 
 
-def tag_news(model: Path, folder: Path, days: int | None = None) -> tuple[TagCounts, int]:
-    """The tag counts of `model` over the news in `folder`, and the articles read."""
+def tag_news(model: Path, folder: Path, days: int | None = None) -> TagCounts:
+    """The tag counts of `model` over the news in `folder`."""
     tagger = EntityTagger(str(model))
     counts = TagCounts()
-    articles = 0
     for text in article_texts(folder, days):
         sentences = [TOKEN_RE.findall(text, start, end) for start, end in sentence_spans(text)]
         sentences = [tokens for tokens in sentences if tokens]
-        if not sentences:
-            continue
-        counts.add_article(sentences, tagger.tag_document(sentences, place_rule=False))
-        articles += 1
-    return counts, articles
+        if sentences:
+            counts.add_article(sentences, tagger.tag_document(sentences, place_rule=False))
+    return counts
 
 
-def build(model: Path, folder: Path, output: Path, days: int | None = None) -> Counter[str]:
-    """Tag the news with `model` and write the words kept to `output`; their tags counted."""
-    counts, articles = tag_news(model, folder, days)
-    kept = list(counts.lexicon())
+def write_lexicon(
+    counts: TagCounts, output: Path, tagged_by: str, weak: bool = False
+) -> Counter[str]:
+    """Write the words `counts` keeps (`weak` ones too, marked) to `output`; their tags counted."""
+    kept = list(counts.lexicon(weak))
     lines = [
-        f"# Tagged by {model.name} in {articles} SaudiNewsNet articles; "
+        f"# Tagged by {tagged_by} in {counts.read} SaudiNewsNet articles; "
         "word<TAB>tag<TAB>times so tagged<TAB>times seen<TAB>articles tagged in",
         *("\t".join(map(str, row)) for row in kept),
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0))
     return Counter(tag for _key, tag, *_rest in kept)
+
+
+def build(model: Path, folder: Path, output: Path, days: int | None = None) -> Counter[str]:
+    """Tag the news with `model` and write the words kept to `output`; their tags counted."""
+    return write_lexicon(tag_news(model, folder, days), output, model.name)
 
 
 @click.command()

@@ -128,7 +128,7 @@ def main(saudinewsnet: Path, extra: tuple[Path, ...], output: Path) -> None:
         for k in CLUSTER_SIZES
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{w}\t{c}\t{m}\t{f}\n" for w, c, m, f in zip(ranked, *levels, strict=True)]
+    lines = ["\t".join(map(str, row)) + "\n" for row in zip(ranked, *levels, strict=True)]
     # mtime=0 keeps the file byte-identical across rebuilds.
     with gzip.GzipFile(output, "wb", mtime=0) as out:
         out.write("".join(lines).encode())

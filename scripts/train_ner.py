@@ -16,6 +16,12 @@ With --news, the model also learns from an auto-lexicon: the tags a model traine
 on the same labelled part gives words in the unlabelled news (build_auto_lexicon.py);
 the shipped one is written beside the model. Without it, no auto-lexicon is used
 (and the shipped one is removed). `--only-fold 3` screens an idea on one fold.
+
+Tagging the news is most of the cost of a fold. `--lexicon-cache DIR` keeps each
+model's tag counts there and reuses them, so that screens of ideas that leave the
+models without an auto-lexicon alone (the final model's tags, the list's thresholds)
+cost one training each. `--scheme bioes` has the model learn BIOES tags;
+`--weak-entries` also lists the words the news model tagged too seldom, marked weak.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import click
@@ -36,10 +44,11 @@ from processors.entities import (  # noqa: E402
     NO_AUTO_LEXICON,
     EntityTagger,
     document_features,
+    to_bioes,
     use_auto_lexicon,
 )
 from processors.ner_eval import TYPES, Score, Sentence, documents, read_conll, score  # noqa: E402
-from scripts.build_auto_lexicon import build as build_auto_lexicon  # noqa: E402
+from scripts.build_auto_lexicon import TagCounts, tag_news, write_lexicon  # noqa: E402
 
 RESOURCES = Path(__file__).resolve().parent.parent / "processors" / "resources"
 OUTPUT = RESOURCES / "ner.crfsuite"
@@ -55,6 +64,14 @@ L2 = 0.02
 MAX_ITERATIONS = 200
 # Features seen fewer times than this are dropped: keeps the model file small.
 MIN_FEATURE_FREQUENCY = 1
+# The tags the model learns: IOB2 as in the gold file, or BIOES, where a name's
+# last word (E-) and a one-word name (S-) have tags of their own; the tagger
+# reads either back as IOB2.
+LABEL_SCHEMES: dict[str, Callable[[list[str]], list[str]]] = {"iob2": list, "bioes": to_bioes}
+SCHEME = "iob2"
+# The models that tag the news for the auto-lexicon keep IOB2 whatever SCHEME is:
+# their lists, cached per fold, stay valid while the final model's tags change.
+LEXICON_SCHEME = "iob2"
 # Folds trained at once; one per core is the default.
 WORKERS = 2
 
@@ -74,15 +91,18 @@ def train(
     c1: float = L1,
     c2: float = L2,
     lexicons: list[Path | str] | None = None,
+    scheme: str = SCHEME,
 ) -> None:
     """Train a model; with `lexicons`, the sentences are cut into as many contiguous
-    parts and each part's features are made with its own auto-lexicon."""
+    parts and each part's features are made with its own auto-lexicon. The model
+    learns the gold tags written in `scheme` (see LABEL_SCHEMES)."""
     trainer = pycrfsuite.Trainer(verbose=False)
+    written = LABEL_SCHEMES[scheme]
     for part, lexicon in zip(*_parts(sentences, lexicons), strict=True):
         if lexicon is not None:
             use_auto_lexicon(lexicon)
         for rows, (_tokens, tags) in zip(features(part), part, strict=True):
-            trainer.append(rows, tags)
+            trainer.append(rows, written(tags))
     trainer.set_params(
         {
             "c1": c1,
@@ -110,6 +130,10 @@ def train_with_auto_lexicon(
     news: Path,
     c1: float,
     c2: float,
+    cache: Path | None = None,
+    cache_name: str = "all",
+    scheme: str = SCHEME,
+    weak: bool = False,
 ) -> None:
     """Train a model whose features include an auto-lexicon made from `news`.
 
@@ -117,20 +141,54 @@ def train_with_auto_lexicon(
     used with (written to `lexicon_path`); for training, each of AUTO_LEXICON_PARTS
     parts gets the list of a model trained without that part.
     """
+    cached = NewsTagCounts(cache, cache_name)
+    counts = cached.get("plain", partial(_news_counts, sentences, news, c1=c1, c2=c2))
+    write_lexicon(counts, lexicon_path, "plain.crfsuite", weak)
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        use_auto_lexicon(NO_AUTO_LEXICON)
-        train(sentences, work / "plain.crfsuite", c1, c2)
-        build_auto_lexicon(work / "plain.crfsuite", news, lexicon_path)
         lexicons: list[Path | str] = []
         for part in range(AUTO_LEXICON_PARTS):
-            use_auto_lexicon(NO_AUTO_LEXICON)
             rest, _part = split_fold(sentences, AUTO_LEXICON_PARTS, part)
-            train(rest, work / "rest.crfsuite", c1, c2)
-            lexicons.append(work / f"part{part}.tsv.gz")
-            build_auto_lexicon(work / "rest.crfsuite", news, lexicons[-1])
-        train(sentences, model_path, c1, c2, lexicons)
+            counts = cached.get(f"part{part}", partial(_news_counts, rest, news, c1=c1, c2=c2))
+            part_lexicon = Path(tmp) / f"part{part}.tsv.gz"
+            write_lexicon(counts, part_lexicon, "rest.crfsuite", weak)
+            lexicons.append(part_lexicon)
+        train(sentences, model_path, c1, c2, lexicons, scheme)
     use_auto_lexicon(lexicon_path)
+
+
+def _news_counts(sentences: list[Sentence], news: Path, c1: float, c2: float) -> TagCounts:
+    """How a model trained on `sentences` without an auto-lexicon tags the words of `news`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "plain.crfsuite"
+        use_auto_lexicon(NO_AUTO_LEXICON)
+        train(sentences, model, c1, c2, scheme=LEXICON_SCHEME)
+        return tag_news(model, news)
+
+
+class NewsTagCounts:
+    """The news tagged for auto-lexicons, kept between runs in a folder by training set and part.
+
+    Tagging the news is most of a fold's cost, and it depends only on the labelled
+    part, the news and the features of the model without an auto-lexicon: while
+    those stay the same, screens of other ideas (the list's thresholds among them)
+    reuse the counts. Without a folder, the news is tagged afresh every time.
+    """
+
+    def __init__(self, folder: Path | None, name: str) -> None:
+        self._folder = folder
+        self._name = name
+
+    def get(self, part: str, count: Callable[[], TagCounts]) -> TagCounts:
+        """The counts named `part`: read when kept, else counted (and kept)."""
+        if self._folder is None:
+            return count()
+        kept = self._folder / f"{self._name}-{part}.json.gz"
+        if kept.is_file():
+            return TagCounts.load(kept)
+        counts = count()
+        self._folder.mkdir(parents=True, exist_ok=True)
+        counts.save(kept)
+        return counts
 
 
 def split_fold(
@@ -150,6 +208,9 @@ def run_fold(
     c2: float,
     keep_models: Path | None = None,
     news: Path | None = None,
+    cache: Path | None = None,
+    scheme: str = SCHEME,
+    weak: bool = False,
 ) -> tuple[Score, Score]:
     """Scores of one held-out block: the model alone, and the tagger as shipped.
 
@@ -161,10 +222,21 @@ def run_fold(
         model_path = Path(tmp) / "fold.crfsuite"
         if news is None:
             use_auto_lexicon(NO_AUTO_LEXICON)
-            train(training, model_path, c1, c2)
+            train(training, model_path, c1, c2, scheme=scheme)
         else:
             lexicon_path = Path(tmp) / "auto-lexicon.tsv.gz"
-            train_with_auto_lexicon(training, model_path, lexicon_path, news, c1, c2)
+            train_with_auto_lexicon(
+                training,
+                model_path,
+                lexicon_path,
+                news,
+                c1,
+                c2,
+                cache,
+                f"fold{fold + 1}-of-{folds}",
+                scheme,
+                weak,
+            )
             if keep_models is not None:
                 keep_models.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(
@@ -207,6 +279,25 @@ def run_fold(
     default=None,
     help="SaudiNewsNet folder: give the model an auto-lexicon made from it (without: none).",
 )
+@click.option(
+    "--lexicon-cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the auto-lexicons here and reuse them (valid while the news and the "
+    "features of models without an auto-lexicon stay the same).",
+)
+@click.option(
+    "--scheme",
+    type=click.Choice(sorted(LABEL_SCHEMES)),
+    default=SCHEME,
+    show_default=True,
+    help="The tags the model learns.",
+)
+@click.option(
+    "--weak-entries",
+    is_flag=True,
+    help="Also list words the news model tagged too seldom for the auto-lexicon, marked weak.",
+)
 def main(
     gold: Path,
     folds: int,
@@ -217,22 +308,48 @@ def main(
     only_fold: tuple[int, ...],
     keep_models: Path | None,
     news: Path | None,
+    lexicon_cache: Path | None,
+    scheme: str,
+    weak_entries: bool,
 ) -> None:
     sentences = read_conll(gold)
     if not folds:
         if news is None:
             use_auto_lexicon(NO_AUTO_LEXICON)
-            train(sentences, output, c1, c2)
+            train(sentences, output, c1, c2, scheme=scheme)
             AUTO_LEXICON_OUTPUT.unlink(missing_ok=True)
         else:
-            train_with_auto_lexicon(sentences, output, AUTO_LEXICON_OUTPUT, news, c1, c2)
+            train_with_auto_lexicon(
+                sentences,
+                output,
+                AUTO_LEXICON_OUTPUT,
+                news,
+                c1,
+                c2,
+                lexicon_cache,
+                "all",
+                scheme,
+                weak_entries,
+            )
         click.echo(f"trained on {len(sentences)} sentences -> {output}")
         return
     model_total, total = Score(), Score()
     with ProcessPoolExecutor(workers) as pool:
         chosen = [fold - 1 for fold in only_fold] or list(range(folds))
         jobs = [
-            pool.submit(run_fold, sentences, folds, fold, c1, c2, keep_models, news)
+            pool.submit(
+                run_fold,
+                sentences,
+                folds,
+                fold,
+                c1,
+                c2,
+                keep_models,
+                news,
+                lexicon_cache,
+                scheme,
+                weak_entries,
+            )
             for fold in chosen
         ]
         click.echo("F1 per fold  " + " ".join(f"{kind:>6}" for kind in ("micro", *TYPES)))
