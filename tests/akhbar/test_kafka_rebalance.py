@@ -9,6 +9,7 @@ no longer in the group, and the error came out of poll() and stopped the stage.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,58 +46,61 @@ class RevokeLog:
         return {(self.topic, 0): 5}
 
 
-def run_listener(consumer: KafkaBusConsumer, method: str, topic: str) -> None:
-    """Call the listener on the consumer's IO loop, as kafka-python does in a rebalance."""
-    client = consumer._consumer
-    listener = client._subscription.rebalance_listener
-    client._net.run(getattr(listener, method), {KafkaTopicPartition(topic, 0)})
+@dataclass
+class OutsideMember:
+    """A real consumer that is not (or no longer) a member of its group, with the
+    runner's revoke callback recorded."""
+
+    consumer: KafkaBusConsumer
+    revokes: RevokeLog
+    topic: str
+
+    def report(self, method: str) -> None:
+        """Call the listener on the consumer's IO loop, as kafka-python does in a rebalance."""
+        client = self.consumer._consumer
+        listener = client._subscription.rebalance_listener
+        client._net.run(getattr(listener, method), {KafkaTopicPartition(self.topic, 0)})
+
+    def committed(self) -> int | None:
+        tp = KafkaTopicPartition(self.topic, 0)
+        return self.consumer._consumer.committed(tp)  # type: ignore[no-any-return]
 
 
-def committed(consumer: KafkaBusConsumer, topic: str) -> int | None:
-    return consumer._consumer.committed(KafkaTopicPartition(topic, 0))  # type: ignore[no-any-return]
-
-
-def test_lost_partitions_are_flushed_and_not_committed(
-    kafka_bus: KafkaBus, settings: BusSettings
-) -> None:
-    # Given a consumer that is not, or no longer, a member of its group
+@pytest.fixture
+def outside_member(kafka_bus: KafkaBus, settings: BusSettings) -> Iterator[OutsideMember]:
     topic = f"{settings.topic_prefix}in"
     kafka_bus.ensure_topics([topic])
     revokes = RevokeLog(topic)
     consumer = kafka_bus.consumer(f"{topic}.group", [topic], on_revoke=revokes)
     assert isinstance(consumer, KafkaBusConsumer)
-    # (asking for the committed offset makes the consumer find its group's coordinator)
-    assert committed(consumer, topic) is None
-    try:
-        # When kafka-python reports its partitions lost (a commit would now fail)
-        run_listener(consumer, "on_partitions_lost", topic)
-        # Then the runner flushed its outputs, nothing was committed, and no error escaped
-        assert revokes.flushed == [[(topic, 0)]]
-        assert committed(consumer, topic) is None
-    finally:
-        consumer.close()
+    member = OutsideMember(consumer, revokes, topic)
+    # Asking for the committed offset makes the consumer find its group's coordinator.
+    assert member.committed() is None
+    yield member
+    consumer.close()
+
+
+def test_lost_partitions_are_flushed_and_not_committed(outside_member: OutsideMember) -> None:
+    # Given a consumer that is not, or no longer, a member of its group
+    member = outside_member
+    # When kafka-python reports its partitions lost (a commit would now fail)
+    member.report("on_partitions_lost")
+    # Then the runner flushed its outputs, nothing was committed, and no error escaped
+    assert member.revokes.flushed == [[(member.topic, 0)]]
+    assert member.committed() is None
 
 
 def test_a_failed_commit_on_revoke_does_not_fail_the_consumer(
-    kafka_bus: KafkaBus, settings: BusSettings
+    outside_member: OutsideMember,
 ) -> None:
     # Given a consumer whose group will refuse its commit: evicted first, as a member
     # that missed its session is
-    topic = f"{settings.topic_prefix}in"
-    kafka_bus.ensure_topics([topic])
-    revokes = RevokeLog(topic)
-    consumer = kafka_bus.consumer(f"{topic}.group", [topic], on_revoke=revokes)
-    assert isinstance(consumer, KafkaBusConsumer)
-    # (asking for the committed offset makes the consumer find its group's coordinator)
-    assert committed(consumer, topic) is None
-    try:
-        run_listener(consumer, "on_partitions_lost", topic)
-        # When a revoke then asks to commit
-        run_listener(consumer, "on_partitions_revoked", topic)
-        # Then the revoke flushed, and the refused commit left the offset uncommitted
-        assert len(revokes.flushed) == 2
-        assert committed(consumer, topic) is None
-        # And the consumer still polls
-        assert consumer.poll(0.5, 10) == []
-    finally:
-        consumer.close()
+    member = outside_member
+    member.report("on_partitions_lost")
+    # When a revoke then asks to commit
+    member.report("on_partitions_revoked")
+    # Then the revoke flushed, and the refused commit left the offset uncommitted
+    assert len(member.revokes.flushed) == 2
+    assert member.committed() is None
+    # And the consumer still polls
+    assert member.consumer.poll(0.5, 10) == []

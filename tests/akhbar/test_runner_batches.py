@@ -23,6 +23,7 @@ from tests.akhbar.test_runner import (
     produce,
     sink_stage,
 )
+from tests.akhbar.test_runner_concurrent import assert_all_committed, assert_in_read_order_per_key
 
 BATCH = 8
 
@@ -77,13 +78,9 @@ def test_chunks_are_started_whole_and_their_results_come_out_in_the_order_read(
     assert sorted(i for chunk in starter.chunks for i in chunk) == sorted(a.id for a in batch)
     # And each key's articles reached the sink in the order they were read
     assert runner.stats.consumed == runner.stats.produced == 30
-    for key in set(keys):
-        sent = [a.id for a, k in zip(batch, keys, strict=True) if k == key]
-        assert [a.id for a in sink.stored if a.id in set(sent)] == sent
+    assert_in_read_order_per_key(sink, batch, keys)
     # And everything was committed: a second run reads nothing
-    again = CollectingSink()
-    drain(bus, sink_stage(prefix, lambda a: a, again), prefix=prefix)
-    assert again.stored == []
+    assert_all_committed(bus, prefix)
 
 
 def test_a_chunk_s_failures_are_retried_dead_lettered_or_timed_out_one_by_one(

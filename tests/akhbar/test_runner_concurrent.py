@@ -24,6 +24,22 @@ from tests.akhbar.test_runner import (
 CONCURRENCY = 6
 
 
+def assert_in_read_order_per_key(
+    sink: CollectingSink, batch: list[Article], keys: list[bytes]
+) -> None:
+    """Each key's articles reached the sink in the order they were produced."""
+    for key in set(keys):
+        sent = [a.id for a, k in zip(batch, keys, strict=True) if k == key]
+        assert [a.id for a in sink.stored if a.id in set(sent)] == sent
+
+
+def assert_all_committed(bus: Bus, prefix: str) -> None:
+    """A second run of the stage's group reads nothing."""
+    again = CollectingSink()
+    drain(bus, sink_stage(prefix, lambda a: a, again), prefix=prefix)
+    assert again.stored == []
+
+
 def test_results_come_out_in_the_order_read_although_steps_finish_out_of_order(
     bus: Bus, settings_for: BusSettings
 ) -> None:
@@ -52,14 +68,9 @@ def test_results_come_out_in_the_order_read_although_steps_finish_out_of_order(
     # Then the steps overlapped, and each key's articles reached the sink in order
     assert most_at_once[0] > 1
     assert runner.stats.consumed == runner.stats.produced == 60
-    for key in {k.decode() for k in keys}:
-        sent = [a.id for a, k in zip(batch, keys, strict=True) if k.decode() == key]
-        stored = [a.id for a in sink.stored if a.id in set(sent)]
-        assert stored == sent
+    assert_in_read_order_per_key(sink, batch, keys)
     # And everything was committed: a second run reads nothing
-    again = CollectingSink()
-    drain(bus, sink_stage(prefix, lambda a: a, again), prefix=prefix)
-    assert again.stored == []
+    assert_all_committed(bus, prefix)
 
 
 def test_a_hung_step_and_an_invalid_article_are_dead_lettered_the_rest_delivered(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -57,18 +58,24 @@ def test_a_page_the_cleaner_refuses_fails_in_its_own_caller_only() -> None:
         line.close()
 
 
+def stuck_on(article_id: str, release: threading.Event) -> Callable[[str, str, Article], Article]:
+    """`clean_page`, except that the page `article_id` waits for `release` first."""
+
+    def clean(page_html: str, url: str, discovered: Article) -> Article:
+        if discovered.id == article_id:
+            release.wait(30)
+        return clean_page(page_html, url, discovered)
+
+    return clean
+
+
 def test_a_runaway_page_times_out_and_the_pages_behind_it_are_cleaned() -> None:
     """The stuck extraction is injected (a cleaner that waits on an event): no real
     page can be made to run away on demand."""
     (html, stuck), (_, after) = sample_pages()[:2]
     release = threading.Event()
 
-    def stuck_on_one(page_html: str, url: str, discovered: Article) -> Article:
-        if discovered.id == stuck.id:
-            release.wait(30)
-        return clean_page(page_html, url, discovered)
-
-    line = CleaningLine(stuck_on_one, timeout_s=0.5)
+    line = CleaningLine(stuck_on(stuck.id, release), timeout_s=0.5)
     try:
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(line.clean, html, stuck.url, stuck)
@@ -131,12 +138,7 @@ def test_a_runaway_page_in_a_batch_times_out_and_the_rest_of_the_batch_is_cleane
     stuck = pages[1][1]
     release = threading.Event()
 
-    def stuck_on_one(page_html: str, url: str, discovered: Article) -> Article:
-        if discovered.id == stuck.id:
-            release.wait(30)
-        return clean_page(page_html, url, discovered)
-
-    line = CleaningLine(stuck_on_one, timeout_s=0.5)
+    line = CleaningLine(stuck_on(stuck.id, release), timeout_s=0.5)
     try:
         results = line.clean_all([(html, d.url, d) for html, d in pages])
         with pytest.raises(ExtractionTimeout, match="extraction-timeout"):
