@@ -25,6 +25,7 @@ import asyncio
 import multiprocessing
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 # A request head longer than this is not one of our clients: close the connection.
@@ -73,10 +74,12 @@ def _feed_response(path: bytes, etag: bytes, host: bytes) -> bytes:
     )
 
 
-class _FeedProtocol(asyncio.Protocol):
-    """One client connection: answers each complete request head as it arrives."""
+class HeadAnswering(asyncio.Protocol):
+    """One client connection: answers each complete request head as it arrives, with
+    `answer(head)` (request line and headers, no blank line); the page site uses it too."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: Callable[[bytes], bytes]) -> None:
+        self.answer = answer
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
 
@@ -89,7 +92,7 @@ class _FeedProtocol(asyncio.Protocol):
         self.buffer += data
         answers = []
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            answers.append(answer(self.buffer[:end]))
+            answers.append(self.answer(self.buffer[:end]))
             self.buffer = self.buffer[end + 4 :]
         if answers:
             self.transport.write(b"".join(answers))
@@ -103,7 +106,7 @@ def _serve(count: int, ports: Any) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         servers = [
-            await loop.create_server(_FeedProtocol, "127.0.0.1", 0, backlog=1024)
+            await loop.create_server(lambda: HeadAnswering(answer), "127.0.0.1", 0, backlog=1024)
             for _ in range(count)
         ]
         ports.put([server.sockets[0].getsockname()[1] for server in servers])

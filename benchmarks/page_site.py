@@ -23,11 +23,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks.feed_sites import NOT_FOUND, HeadAnswering
 from ingest.fixture_server import article_page, load_saudinewsnet
 
-# A request head longer than this is not one of our clients: close the connection.
-MAX_HEAD_BYTES = 16 * 1024
-NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 CPU_PATH = b"/_cpu"
 
 
@@ -43,6 +41,10 @@ def encoded_pages(path: Path) -> dict[bytes, bytes]:
     return responses
 
 
+def first_line(head: bytes) -> bytes:
+    return head.partition(b"\r\n")[0]
+
+
 def answer(request_line: bytes, responses: dict[bytes, bytes]) -> bytes:
     parts = request_line.split(b" ")
     if len(parts) != 3 or parts[0] != b"GET":
@@ -54,39 +56,16 @@ def answer(request_line: bytes, responses: dict[bytes, bytes]) -> bytes:
     return responses.get(path, NOT_FOUND)
 
 
-class _PageProtocol(asyncio.Protocol):
-    """One client connection: answers each complete request head as it arrives."""
-
-    def __init__(self, responses: dict[bytes, bytes]) -> None:
-        self.responses = responses
-        self.transport: asyncio.Transport | None = None
-        self.buffer = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.buffer += data
-        answers = []
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            line = self.buffer[: self.buffer.find(b"\r\n")]
-            answers.append(answer(line, self.responses))
-            self.buffer = self.buffer[end + 4 :]
-        if answers:
-            self.transport.write(b"".join(answers))
-        if len(self.buffer) > MAX_HEAD_BYTES:
-            self.transport.close()
-
-
 def _serve(path: Path, ports: Any) -> None:
     responses = encoded_pages(path)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: _PageProtocol(responses), "127.0.0.1", 0, backlog=1024
+            lambda: HeadAnswering(lambda head: answer(first_line(head), responses)),
+            "127.0.0.1",
+            0,
+            backlog=1024,
         )
         ports.put(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()

@@ -213,14 +213,8 @@ class PageConnections:
         self, connection: _Connection, request: h11.Request, url: str, deadline: float
     ) -> PageResponse:
         protocol = connection.protocol
-        try:
+        with _socket_errors(url, f"writing the request to {url}"):
             connection.sock.sendall(protocol.send(request) + protocol.send(h11.EndOfMessage()))
-        except TimeoutError as exc:
-            raise TransientFetchError("timeout", f"writing the request to {url}") from exc
-        except OSError as exc:
-            raise TransientFetchError(
-                "connection", f"{type(exc).__name__} on {url}: {exc}"
-            ) from exc
         while True:
             event = self.next_event(connection, deadline, url)
             if isinstance(event, h11.Response):
@@ -238,15 +232,9 @@ class PageConnections:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TransientFetchError("timeout", f"{url} took longer than its total time")
-        try:
+        with _socket_errors(url, f"ReadTimeout on {url}"):
             connection.sock.settimeout(min(self.read_timeout_s, remaining))
             return connection.sock.recv(READ_CHUNK_BYTES)
-        except TimeoutError as exc:
-            raise TransientFetchError("timeout", f"ReadTimeout on {url}") from exc
-        except OSError as exc:
-            raise TransientFetchError(
-                "connection", f"{type(exc).__name__} on {url}: {exc}"
-            ) from exc
 
     def _connect(self, origin: Origin, deadline: float) -> _Connection:
         addresses = self.guard.resolve(origin.host, origin.port)
@@ -413,3 +401,14 @@ def _readable(connection: _Connection) -> bool:
 def _close(connection: _Connection) -> None:
     with contextlib.suppress(OSError):
         connection.sock.close()
+
+
+@contextlib.contextmanager
+def _socket_errors(url: str, timed_out: str) -> Iterator[None]:
+    """A socket's failure as a transient fetch error: `timed_out` says what took too long."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise TransientFetchError("timeout", timed_out) from exc
+    except OSError as exc:
+        raise TransientFetchError("connection", f"{type(exc).__name__} on {url}: {exc}") from exc
