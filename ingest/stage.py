@@ -78,9 +78,13 @@ class FetchStep:
         self._failures: dict[str, int] = {}
 
     def __call__(self, discovered: Article) -> Article | None:
-        if self.already_cleaned is not None and self.already_cleaned(discovered.id):
+        if self.seen(discovered):
             return None  # the runner logs and counts the drop; no request is made
         return self._clean(discovered, self.download(discovered))
+
+    def seen(self, discovered: Article) -> bool:
+        """Whether the article's URL was cleaned within the dedupe window."""
+        return self.already_cleaned is not None and self.already_cleaned(discovered.id)
 
     def download(self, discovered: Article) -> FetchedPage:
         """The article's page, or the FetchError the runner is to see: a transient one is
@@ -168,8 +172,7 @@ class FetchBatches:
         return results
 
     def _already_cleaned(self, article: Article, result: Future[Article | None]) -> bool:
-        known = self.step.already_cleaned
-        if known is not None and known(article.id):
+        if self.step.seen(article):
             result.set_result(None)  # the runner logs and counts the drop; no request is made
             return True
         return False
