@@ -7,11 +7,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+import ingest.clean
 from akhbar.article import Article
 from ingest.clean import TEXT_FROM_FEED, TEXT_FROM_PAGE, clean_page, publication_date
-from ingest.fetch import PageFetcher
+from ingest.fetch import PageFetcher, decode_html
 from ingest.fixture_server import FixtureServer
-from tests.ingest.conftest import PAGES
+from tests.ingest.conftest import PAGES, ROOT
+
+# A page of the article-extraction benchmark where trafilatura's own extractor alone
+# finds only 121 characters; the fallback extractors find the article.
+RESCUED_PAGE = (
+    ROOT / "tests/fixtures/extraction-benchmark/"
+    "0ec95c7261d122f304728e90c983450ef1ce1e0b423546835c397d50aaf0d0f2"
+)
 
 # Share of the expected text's 4-word shingles found in ours, and of ours in the
 # expected: the extraction benchmark's metric, per page.
@@ -57,6 +65,25 @@ def test_lbc_title_text_and_date(site: FixtureServer) -> None:
     assert article.title == expected["title"]
     assert (precision, recall) >= (MIN_PRECISION, MIN_RECALL)
     assert article.published_at == datetime.fromisoformat(expected["publishing_date"])
+
+
+def test_a_page_the_first_extraction_finds_little_in_is_extracted_again_with_the_fallbacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a page on which trafilatura's own extractor finds almost nothing
+    html, _charset = decode_html(RESCUED_PAGE.with_suffix(".html").read_bytes(), None)
+    expected = json.loads(RESCUED_PAGE.with_suffix(".json").read_text())
+    discovered = Article.create(expected["url"], title="-")
+    # When it is cleaned
+    article = clean_page(html, discovered.url, discovered)
+    # Then the article is the page's, as the benchmark's expected text has it
+    precision, recall = precision_recall(article.text, expected["articleBody"])
+    assert article.text_source == TEXT_FROM_PAGE  # type: ignore[attr-defined]
+    assert (precision, recall) >= (MIN_PRECISION, MIN_RECALL)
+    # which the first extraction alone would have missed
+    monkeypatch.setattr(ingest.clean, "COMPARE_BELOW_CHARS", 0)
+    first_only = clean_page(html, discovered.url, discovered)
+    assert first_only.text_source == TEXT_FROM_FEED  # type: ignore[attr-defined]
 
 
 HTMLDATE_PAGES = json.loads((PAGES / "htmldate/expected_dates.json").read_text())
