@@ -22,7 +22,8 @@ and either an output topic or a sink. The runner owns everything around it:
   partition is done; the timeout, retries and dead letters are the same. A
   bounded stage that offers `start_batch` is handed a chunk of messages at a
   time instead (the fetch stage downloads a chunk's pages, then cleans them back
-  to back), the next chunk once the one before is finished.
+  to back), the next chunk once the one before is finished; each of its steps has
+  the step timeout from when the one before it was done.
 """
 
 from __future__ import annotations
@@ -138,8 +139,9 @@ class Stage:
     # A bounded stage may start its steps a chunk of `batch_size` messages at a time
     # instead (the fetch stage downloads a chunk's pages, then cleans them back to
     # back): given the decoded articles, it returns a future per article, in order.
-    # The runner waits for them in order under step_timeout_s, and starts the next
-    # chunk once this one is finished; retries still call `step`.
+    # The runner waits for them in order, each under step_timeout_s counted from when
+    # the one before it was done, and starts the next chunk once this one is
+    # finished; retries still call `step`.
     start_batch: StartBatch | None = None
     batch_size: int = 32
 
@@ -337,6 +339,12 @@ class StageRunner:
             except _Interrupted:
                 return  # nothing after an unfinished message may be committed
             self._pending[(item.record.topic, item.record.partition)] = item.record.offset + 1
+            if self.stage.start_batch is not None and in_flight:
+                # A chunk's steps finish one after another (a page is cleaned after the
+                # one before it): each has the whole step timeout from when the one
+                # before it was done, so slow pages early in a chunk do not time out a
+                # healthy page behind them.
+                in_flight[0].started = max(in_flight[0].started, time.monotonic())
 
     def _start_more(self, queue: deque[Message], in_flight: deque[_InFlight]) -> None:
         """Top up the steps in flight: one by one up to `concurrency`, or the next chunk

@@ -5,6 +5,7 @@ and nothing committed past a message that keeps failing."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -16,6 +17,7 @@ from akhbar.config import BusSettings
 from akhbar.errors import InvalidArticle, StageFailed
 from akhbar.runner import HEADER_ERROR_TYPE
 from tests.akhbar.test_runner import (
+    FAST,
     CollectingSink,
     articles,
     dead_letters,
@@ -127,6 +129,41 @@ def test_a_chunk_s_failures_are_retried_dead_lettered_or_timed_out_one_by_one(
         b"StepTimeout",
     ]
     assert runner.stats.dead_lettered == 2 and runner.stats.dropped == 1
+
+
+class InTurnStarter(ChunkStarter):
+    """Settles a chunk's steps first to first, one after another, as the fetch stage
+    cleans a chunk's pages."""
+
+    def _settle(self, chunk: list[Article], futures: list[Future[Article | None]]) -> None:
+        for article, future in zip(chunk, futures, strict=True):
+            future.set_result(self.outcome(article))
+
+
+def test_each_step_of_a_chunk_has_the_step_timeout_from_when_the_one_before_it_was_done(
+    bus: Bus, settings_for: BusSettings
+) -> None:
+    # Given a chunk of 3 articles whose steps are done one after another, each in 0.6 of
+    # the step timeout (1.8 of it for the last from the chunk's start)
+    prefix = settings_for.topic_prefix
+    batch = articles(3)
+    produce(bus, f"{prefix}in", [a.to_bytes() for a in batch], [b"k"] * 3)
+    assert FAST.step_timeout_s is not None
+    step_s = 0.6 * FAST.step_timeout_s
+
+    def slow(article: Article) -> Article:
+        time.sleep(step_s)
+        return article
+
+    # When the stage drains it
+    sink = CollectingSink()
+    stage = sink_stage(
+        prefix, slow, sink, bounded=True, start_batch=InTurnStarter(slow), batch_size=BATCH
+    )
+    runner = drain(bus, stage, prefix=prefix)
+    # Then none timed out: all three were delivered, in order, and nothing dead-lettered
+    assert [a.id for a in sink.stored] == [a.id for a in batch]
+    assert runner.stats.dead_lettered == 0
 
 
 def test_a_message_that_keeps_failing_commits_nothing_from_itself_on(
