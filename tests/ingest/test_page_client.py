@@ -87,14 +87,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """The client hanging up on a kept-alive connection is what some tests do."""
+
+
 class _Server:
     def __init__(self, hang_up: bool = False, tls: bool = False) -> None:
         handler = type(
             "Handler", (_Handler,), {"paths": [], "connections": set(), "hang_up": hang_up}
         )
         self.handler = handler
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietHTTPServer(("127.0.0.1", 0), handler)
         if tls:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(CERT, KEY)
