@@ -1338,46 +1338,43 @@ def repeated_names(sentences: Sequence[Sequence[str]], tags: list[list[str]]) ->
     names = {name: kind for name, (kind, *others) in kinds.items() if not others}
     if not names:
         return tags
-    first_words = {name[0] for name in names}
+    starts = _name_starts({name[0] for name in names})
     return [
-        _tag_repeats(tokens, sentence_tags, names, first_words)
+        _tag_repeats(tokens, sentence_tags, names, starts)
         for tokens, sentence_tags in zip(sentences, tags, strict=True)
     ]
+
+
+def _name_starts(first_words: set[str]) -> dict[str, str]:
+    """Each form a name's first word can take (as is, or with a conjunction or a
+    preposition on it) -> the first word."""
+    starts = {
+        prefix + word: word
+        for word in first_words
+        if len(word) >= REPEATED_NAME_MIN_CHARS
+        for prefix in DETACHABLE_PREFIXES
+    }
+    starts.update((word, word) for word in first_words)
+    return starts
 
 
 def _tag_repeats(
     tokens: Sequence[str],
     tags: list[str],
     names: dict[tuple[str, ...], str],
-    first_words: set[str],
+    starts: dict[str, str],
 ) -> list[str]:
     """The sentence's tags with the document's names tagged where its words are untagged."""
-    i = 0
-    while i < len(tokens):
-        first = _name_word(tokens[i], first_words) if tags[i] == "O" else None
-        found = first and _longest_name(tokens, tags, i, first, names)
-        if not found:
-            i += 1
+    tagged_up_to = 0
+    for i in [i for i, token in enumerate(tokens) if token in starts]:
+        if i < tagged_up_to or tags[i] != "O":
             continue
-        length, kind = found
-        tags[i : i + length] = [f"B-{kind}"] + [f"I-{kind}"] * (length - 1)
-        i += length
+        found = _longest_name(tokens, tags, i, starts[tokens[i]], names)
+        if found:
+            length, kind = found
+            tags[i : i + length] = [f"B-{kind}"] + [f"I-{kind}"] * (length - 1)
+            tagged_up_to = i + length
     return tags
-
-
-def _name_word(token: str, first_words: set[str]) -> str | None:
-    """The word, or the word without a proclitic, when it begins a name of the document."""
-    if token in first_words:
-        return token
-    for prefix in DETACHABLE_PREFIXES:
-        stem = token[len(prefix) :]
-        if (
-            token.startswith(prefix)
-            and len(stem) >= REPEATED_NAME_MIN_CHARS
-            and stem in first_words
-        ):
-            return stem
-    return None
 
 
 def _longest_name(
