@@ -92,6 +92,30 @@ PROCLITICS = (
 DETACHABLE_PREFIXES = ("وب", "ول", "فب", "فل", "و", "ف", "ب", "ل", "ك")
 # The shortest stem left after cutting a clitic; shorter leftovers are word parts.
 MIN_STEM = 2
+# Words that join the parts of a person's name (علي بن أبي طالب, أبو تراب): a name the
+# model ends on one goes on to the next word (complete_names). أبي (also "my father")
+# joins only after بن or بنت.
+NAME_JOINERS = frozenset(
+    ["بن", "ابن", "إبن", "بنت", "بنو", "بني", "أبو", "ابو", "أبا", "عبد", "آل"]
+)
+AFTER_SON_OF = frozenset(["أبي", "ابي"])
+SON_OF = frozenset(["بن", "ابن", "إبن", "بنت"])
+# Regnal numbers, part of the name before them (عبد الله الثاني).
+REGNAL_NUMBERS = frozenset(
+    [
+        "الأول",
+        "الاول",
+        "الثاني",
+        "الثالث",
+        "الرابع",
+        "الخامس",
+        "السادس",
+        "السابع",
+        "الثامن",
+        "التاسع",
+        "العاشر",
+    ]
+)
 # A name recurring in a document (repeated_names): the most words it is looked for
 # with, and the fewest letters left of a first word once its proclitic is cut.
 REPEATED_NAME_MAX_WORDS = 4
@@ -904,7 +928,10 @@ class EntityTagger:
             else tags
             for sentence, tags in zip(prepared, tagged, strict=True)
         ]
-        return repeated_names(sentences, placed)
+        completed = [
+            complete_names(tokens, tags) for tokens, tags in zip(sentences, placed, strict=True)
+        ]
+        return repeated_names(sentences, completed)
 
     def reference_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """The same tags computed by crfsuite itself: the check on `tag_document`."""
@@ -1314,6 +1341,35 @@ def places_in_context(
             tags[end] = "B-" + tags[end][2:]
         covered = end
     return tags
+
+
+def complete_names(tokens: Sequence[str], tags: list[str]) -> list[str]:
+    """A person's name the model stops on a joining word (علي بن أبي ... طالب left out)
+    takes the untagged words it joins to; one followed by a regnal number takes it."""
+    for _start, end, kind in _tag_spans(tags):
+        if kind != "PERS":
+            continue
+        stop = end
+        while (
+            stop < len(tokens)
+            and _joins(tokens, stop - 1)
+            and _untagged_word(tokens[stop], tags[stop])
+        ):
+            stop += 1
+        if stop < len(tokens) and tags[stop] == "O" and tokens[stop] in REGNAL_NUMBERS:
+            stop += 1
+        tags[end:stop] = ["I-PERS"] * (stop - end)
+    return tags
+
+
+def _joins(tokens: Sequence[str], i: int) -> bool:
+    """Whether the name's word at i joins it to the next word."""
+    word = tokens[i]
+    return word in NAME_JOINERS or (word in AFTER_SON_OF and i > 0 and tokens[i - 1] in SON_OF)
+
+
+def _untagged_word(token: str, tag: str) -> bool:
+    return tag == "O" and token[:1].isalpha()
 
 
 def repeated_names(sentences: Sequence[Sequence[str]], tags: list[list[str]]) -> list[list[str]]:

@@ -19,8 +19,10 @@ from processors.entities import (
     TOKEN_RE,
     Entity,
     EntityTagger,
+    complete_names,
     document_features,
     merge_mentions,
+    repeated_names,
     sentence_token_spans,
     token_features,
     tokenize,
@@ -199,6 +201,42 @@ def test_a_surname_alone_is_the_same_person(aleppo_entities: list[Entity]) -> No
     mentions = [e for e in aleppo_entities if e.text == "لافروف"]
     assert mentions
     assert {e.canonical for e in mentions} == {"سيرجي لافروف"}
+
+
+def test_a_name_tagged_once_is_tagged_where_it_recurs_with_or_without_a_clitic() -> None:
+    # Given a document where the model tagged a full name once, and a place once
+    sentences = [
+        ["ولد", "سيغموند", "فرويد", "في", "فريبرغ"],
+        ["وكان", "فرويد", "تلميذا", "متفوقا"],
+        ["وكانت", "الزيارة", "هامة", "لفرويد", "ولم", "يعد", "إلى", "فريبرغ"],
+    ]
+    tags = [
+        ["O", "B-PERS", "I-PERS", "O", "B-LOC"],
+        ["O", "O", "O", "O"],
+        ["O", "O", "O", "O", "O", "O", "O", "O"],
+    ]
+    # When the document's repeated names are tagged
+    tagged = repeated_names(sentences, tags)
+    # Then the surname alone and with a preposition is the person, the place a place
+    assert tagged[1] == ["O", "B-PERS", "O", "O"]
+    assert tagged[2] == ["O", "O", "O", "B-PERS", "O", "O", "O", "B-LOC"]
+
+
+def test_a_word_tagged_with_two_types_in_a_document_is_not_spread() -> None:
+    sentences = [["زار", "جدة"], ["سافر", "جدة"], ["من", "جدة"]]
+    tags = [["O", "B-LOC"], ["O", "B-PERS"], ["O", "O"]]
+    assert repeated_names(sentences, tags)[2] == ["O", "O"]
+
+
+def test_a_person_cut_short_on_a_joining_word_takes_the_rest_of_the_name() -> None:
+    tokens = ["تولى", "علي", "بن", "أبي", "طالب", "الخلافة", "ثم", "عبد", "الله", "الثاني"]
+    tags = ["O", "B-PERS", "I-PERS", "O", "O", "O", "O", "B-PERS", "I-PERS", "O"]
+    assert complete_names(tokens, tags) == [
+        "O", "B-PERS", "I-PERS", "I-PERS", "I-PERS", "O", "O", "B-PERS", "I-PERS", "I-PERS",
+    ]  # fmt: skip
+    # أبي is "my father" unless a بن comes before it
+    tokens = ["فحملني", "أبي", "إلى", "المسرح"]
+    assert complete_names(tokens, ["B-PERS", "I-PERS", "O", "O"]) == ["B-PERS", "I-PERS", "O", "O"]
 
 
 def test_merge_keeps_different_people_apart() -> None:
