@@ -1428,7 +1428,11 @@ def _tag_repeats(
         found = _longest_name(tokens, tags, i, starts[tokens[i]], names)
         if found:
             length, kind = found
-            tags[i : i + length] = [f"B-{kind}"] + [f"I-{kind}"] * (length - 1)
+            # Right after a name of its type, it is the rest of that name (سعد ... وقاص).
+            joined = i > 0 and tags[i - 1][2:] == kind and starts[tokens[i]] == tokens[i]
+            tags[i : i + length] = [f"{'I' if joined else 'B'}-{kind}"] + [f"I-{kind}"] * (
+                length - 1
+            )
             tagged_up_to = i + length
     return tags
 
