@@ -20,6 +20,7 @@ from processors.entities import (
     Entity,
     EntityTagger,
     complete_names,
+    consistent_types,
     document_features,
     merge_mentions,
     repeated_names,
@@ -226,6 +227,17 @@ def test_a_word_tagged_with_two_types_in_a_document_is_not_spread() -> None:
     sentences = [["زار", "جدة"], ["سافر", "جدة"], ["من", "جدة"]]
     tags = [["O", "B-LOC"], ["O", "B-PERS"], ["O", "O"]]
     assert repeated_names(sentences, tags)[2] == ["O", "O"]
+
+
+def test_a_name_tagged_with_two_types_takes_the_one_it_has_most_in_the_document() -> None:
+    sentences = [["فاز", "يوفنتوس"], ["خسر", "يوفنتوس"], ["في", "يوفنتوس"], ["زار", "جدة"]]
+    tags = [["O", "B-ORG"], ["O", "B-ORG"], ["O", "B-LOC"], ["O", "B-LOC"]]
+    assert consistent_types(sentences, tags) == [
+        ["O", "B-ORG"], ["O", "B-ORG"], ["O", "B-ORG"], ["O", "B-LOC"],
+    ]  # fmt: skip
+    # a tie changes nothing
+    tied = [["O", "B-ORG"], ["O", "B-LOC"]]
+    assert consistent_types(sentences[:2], [list(t) for t in tied]) == tied
 
 
 def test_a_person_cut_short_on_a_joining_word_takes_the_rest_of_the_name() -> None:
