@@ -120,7 +120,7 @@ class FixtureServer:
             pass
 
         Handler.site = site
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -186,7 +186,10 @@ def _load_pages(directory: Path) -> dict[str, bytes]:
     return pages
 
 
-class _QuietServer(ThreadingHTTPServer):
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server that says nothing when a client hangs up (the fixture site,
+    and the page-client tests' server)."""
+
     daemon_threads = True
     # The default backlog of 5 drops connections when a poller opens hundreds at once.
     request_queue_size = 1024

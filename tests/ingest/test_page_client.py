@@ -7,7 +7,7 @@ import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -16,6 +16,7 @@ import brotli
 import pytest
 
 from ingest.fetch import PageFetcher, PermanentFetchError, TransientFetchError
+from ingest.fixture_server import QuietHTTPServer
 from ingest.page_client import split_url
 
 TLS = Path(__file__).resolve().parents[1] / "fixtures" / "tls"
@@ -87,20 +88,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class _QuietHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """The client hanging up on a kept-alive connection is what some tests do."""
-
-
 class _Server:
     def __init__(self, hang_up: bool = False, tls: bool = False) -> None:
         handler = type(
             "Handler", (_Handler,), {"paths": [], "connections": set(), "hang_up": hang_up}
         )
         self.handler = handler
-        self.httpd = _QuietHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
         if tls:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(CERT, KEY)
