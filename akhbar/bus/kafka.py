@@ -89,9 +89,13 @@ class KafkaBus:
                 topic: {**spec, "configs": dict(configs.get(topic, {}))}
                 for topic in sorted(missing)
             }
-            # Another process may create one between the listing and now.
-            with contextlib.suppress(TopicAlreadyExistsError):
+            try:
                 admin.create_topics(new_topics, wait_for_metadata=True)
+            except TopicAlreadyExistsError:
+                # Another process created one between the listing and now, and its
+                # topics may not be in this broker's metadata yet: two stages starting
+                # together on a fresh cluster must both find them ready.
+                admin.wait_for_topics(sorted(missing), timeout_ms=REQUEST_TIMEOUT_MS)
         except KafkaError as exc:
             raise BusError(f"could not create topics {sorted(topics)}: {exc}") from exc
         finally:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from akhbar.bus import Bus, Consumer, Message
+from akhbar.bus import Bus, Consumer, Message, open_bus
 from akhbar.config import BusSettings
+from akhbar.errors import AkhbarError
 
 HELPER = Path(__file__).parent.parent / "helpers" / "crashing_consumer.py"
 
@@ -249,6 +251,37 @@ def test_offsets_for_time_find_the_first_message_stored_since(
     later = list(bus.read_range(topic, {p: (o, o + 1000) for p, o in since.items()}))
     assert sorted(int(m.value) for m in later) == list(range(30, 60))
     assert future == {p: stop for p, (_, stop) in bus.offset_ranges(topic).items()}
+
+
+def test_processes_starting_together_all_find_the_topics_they_ensure(
+    settings_for: BusSettings,
+) -> None:
+    # Given three members (a poller group on a fresh cluster) that each make sure of
+    # the same new topics at the same moment, in five rounds of new topics
+    failures: list[str] = []
+
+    def start_member(topics: list[str]) -> None:
+        member = open_bus(settings_for)
+        try:
+            member.ensure_topics(topics)
+            # When each reads them at once
+            for topic in topics:
+                member.partition_count(topic)
+        except AkhbarError as exc:
+            failures.append(repr(exc))
+        finally:
+            member.close()
+
+    for round_number in range(5):
+        topics = [f"{settings_for.topic_prefix}{name}{round_number}" for name in ("feeds", "state")]
+        members = [threading.Thread(target=start_member, args=(topics,)) for _ in range(3)]
+        for member in members:
+            member.start()
+        for member in members:
+            member.join()
+
+    # Then every one of them finds every topic, whoever created it
+    assert failures == []
 
 
 def test_offsets_of_a_topic_that_does_not_exist_are_an_error(
