@@ -67,8 +67,8 @@ AUTO_LEXICON_PARTS = 4
 L1 = 0.05
 L2 = 0.3
 # The models that tag the news for the auto-lexicon keep the weights the list's
-# thresholds were chosen with (a lighter L2 gives more confident tags); their
-# counts, cached per fold, stay valid while the trained model's weights change.
+# thresholds were chosen with; their counts, cached per fold, stay valid while the
+# trained model's weights change.
 LEXICON_L1 = 0.05
 LEXICON_L2 = 0.02
 MAX_ITERATIONS = 200

@@ -253,11 +253,11 @@ def test_offsets_for_time_find_the_first_message_stored_since(
     assert future == {p: stop for p, (_, stop) in bus.offset_ranges(topic).items()}
 
 
-def test_processes_starting_together_all_find_the_topics_they_ensure(
+def test_members_starting_together_all_find_the_topics_they_ensure(
     settings_for: BusSettings,
 ) -> None:
-    # Given three members (a poller group on a fresh cluster) that each make sure of
-    # the same new topics at the same moment, in five rounds of new topics
+    # Given three members, each with a bus of its own (a poller group on a fresh
+    # cluster), that make sure of the same new topics at the same moment, five rounds
     failures: list[str] = []
 
     def start_member(topics: list[str]) -> None:
