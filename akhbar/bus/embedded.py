@@ -31,6 +31,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
+
 from akhbar.bus import (
     AssignCallback,
     Headers,
@@ -92,10 +94,27 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+# Switching a new file to WAL takes a lock that SQLite does not wait for (the busy
+# handler is not called): a process opening the file while another switches it gets
+# "database is locked" at once, so stages starting together try the switch again.
+@retry(
+    retry=retry_if_exception(_is_locked),
+    wait=wait_random(0.005, 0.05),
+    stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+    reraise=True,
+)
+def _use_wal(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 def encode_headers(headers: Headers) -> str | None:
