@@ -358,7 +358,9 @@ class Lexicon:
         """By token position, B-/I- gazetteer tags of every listed name covering it (if any)."""
         tags: dict[int, list[str]] = {}
         for start, end, kinds in self.matches(keys) if matches is None else matches:
-            for kind in kinds:
+            # In a fixed order: a frozenset's order changes with the process's string
+            # hashing, and the model's features and file would change with it.
+            for kind in sorted(kinds):
                 tags.setdefault(start, []).append(f"B-{kind}")
                 for inside in range(start + 1, end):
                     tags.setdefault(inside, []).append(f"I-{kind}")
@@ -659,9 +661,11 @@ class _Document:
         self._seen.update([stem for key, stem in zip(keys, stems, strict=True) if stem != key])
         self._evidence: dict[str, dict[str, int]] = {}
         for i in [i for i, items in enumerate(evidence) if items]:
-            for form in {keys[i], stems[i]}:
+            # Sorted, not in the sets' order, which changes with the process's string
+            # hashing: the items' order is the order of the features they make.
+            for form in dict.fromkeys((keys[i], stems[i])):
                 counts = self._evidence.setdefault(form, {})
-                for item in evidence[i]:
+                for item in sorted(evidence[i]):
                     counts[item] = counts.get(item, 0) + 1
         self._known: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
         self._plain: dict[str, tuple[str, ...]] = {}

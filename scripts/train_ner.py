@@ -10,7 +10,8 @@ sentences come from the same story, so a random split would leak names between
 train and test); each block is tagged by a model trained on the others and the
 pooled entity-level scores are printed. Without it, one model is trained on the
 whole file and written to processors/resources/ner.crfsuite. CRF training is
-deterministic (L-BFGS, fixed settings), so the same inputs give the same model.
+deterministic (L-BFGS, fixed settings, features in a fixed order whatever the
+process's string hashing), so the same inputs give the same model file.
 
 With --news, the model also learns from an auto-lexicon: the tags a model trained
 on the same labelled part gives words in the unlabelled news (build_auto_lexicon.py);

@@ -1,7 +1,11 @@
-"""Training the entity model: BIOES tags, and the news tag counts kept between runs."""
+"""Training the entity model: BIOES tags, the news tag counts kept between runs, and the
+same model file from the same inputs."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from scripts.build_auto_lexicon import MIN_TAGGED, WEAK, TagCounts
 from scripts.train_ner import NewsTagCounts, train
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -105,3 +110,28 @@ def test_words_tagged_too_seldom_are_listed_marked_weak_when_asked() -> None:
         "حلب": "B-LOC",
         "كرزن": WEAK + "B-PERS",
     }
+
+
+def test_training_writes_the_same_model_whatever_the_process_hash_seed(tmp_path: Path) -> None:
+    # Given the labelled sample trained on in two processes hashing strings differently
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from processors.entities import NO_AUTO_LEXICON, use_auto_lexicon\n"
+        "from processors.ner_eval import read_conll\n"
+        "from scripts.train_ner import train\n"
+        "use_auto_lexicon(NO_AUTO_LEXICON)\n"
+        "train(read_conll(Path(sys.argv[1])), Path(sys.argv[2]))\n"
+    )
+    models = []
+    for seed in ("1", "2"):
+        model = tmp_path / f"model-{seed}.crfsuite"
+        subprocess.run(
+            [sys.executable, "-c", script, str(FIXTURES / "anercorp-sample.txt"), str(model)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=PROJECT,
+            check=True,
+        )
+        models.append(model.read_bytes())
+    # Then the model files are the same byte for byte
+    assert models[0] == models[1]
