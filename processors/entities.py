@@ -68,6 +68,10 @@ DEFINITENESS_FILE = "word-definiteness.tsv.gz"
 # Shares (percent) of a word's news occurrences with the article, cut into bands:
 # names sit at the ends (موسكو 0, الرياض 97), common nouns in between (مدينة 41).
 DEFINITENESS_BANDS = ((5, "never"), (25, "seldom"), (75, "both"), (95, "mostly"), (101, "always"))
+# Shares (percent) of a word's news occurrences a treebank-trained tagger called a
+# proper noun (scripts/build_proper_nouns.py), cut into bands: كاميرون 100, مدينة 0.
+PROPER_NOUN_FILE = "word-propernoun.tsv.gz"
+PROPER_NOUN_BANDS = ((5, "never"), (35, "seldom"), (75, "often"), (101, "mostly"))
 ARTICLE = "ال"
 # Longest gazetteer entry matched, in tokens; longer names are rare in news.
 MAX_GAZETTEER_TOKENS = 5
@@ -298,6 +302,8 @@ class Lexicon:
     clusters: dict[str, tuple[str, ...]]
     gazetteer: dict[tuple[str, ...], frozenset[str]]
     definiteness: dict[str, int]
+    # Per word key, the percentage of its news occurrences tagged a proper noun.
+    proper_nouns: dict[str, int]
     # The places of the curated list: hand-checked, unlike the larger gazetteers.
     curated_places: frozenset[tuple[str, ...]]
     # Per word key, the tag the tagger gave it most in unlabelled news (B-PERS, I-ORG ...).
@@ -451,12 +457,19 @@ def load_lexicon() -> Lexicon:
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
     places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
-    definiteness = {}
-    for line in _resource_text(DEFINITENESS_FILE).splitlines():
-        word, _, share = line.partition("\t")
-        definiteness[word] = int(share)
+    definiteness = _read_shares(DEFINITENESS_FILE)
     gazetteer = {k: frozenset(v) for k, v in entries.items()}
-    return Lexicon(clusters, gazetteer, definiteness, places, load_auto_lexicon())
+    proper_nouns = _read_shares(PROPER_NOUN_FILE)
+    return Lexicon(clusters, gazetteer, definiteness, proper_nouns, places, load_auto_lexicon())
+
+
+def _read_shares(name: str) -> dict[str, int]:
+    """A resource of `word<TAB>percent` lines."""
+    shares = {}
+    for line in _resource_text(name).splitlines():
+        word, _, share = line.partition("\t")
+        shares[word] = int(share)
+    return shares
 
 
 def _add_entry(entries: dict[tuple[str, ...], set[str]], kind: str, name: str) -> None:
@@ -505,6 +518,7 @@ def _word_features(key: str, shape: str) -> tuple[str, ...]:
     if key not in lexicon.clusters and (not clitic or stem not in lexicon.clusters):
         features.append("unclustered")
     features.append(_definiteness(key, lexicon))
+    features.append(_proper_noun_share(key, stem if clitic else "", lexicon))
     return tuple(features)
 
 
@@ -526,6 +540,17 @@ def _definiteness(key: str, lexicon: Lexicon) -> str:
         return f"def={here}:unknown"
     band = next(name for limit, name in DEFINITENESS_BANDS if share < limit)
     return f"def={here}:{band}"
+
+
+def _proper_noun_share(key: str, stem: str, lexicon: Lexicon) -> str:
+    """How often the news has the word as a proper noun: the word as it stands
+    first, then, if the news has it too seldom, without its proclitic (بحلب as حلب)."""
+    share = lexicon.proper_nouns.get(key)
+    if share is None and stem:
+        share = lexicon.proper_nouns.get(stem)
+    if share is None:
+        return "propn=unknown"
+    return "propn=" + next(name for limit, name in PROPER_NOUN_BANDS if share < limit)
 
 
 def _without_article(key: str) -> str:

@@ -21,6 +21,13 @@ from processors.entities import (
 )
 from processors.ner_eval import read_conll
 from scripts.build_auto_lexicon import MIN_ARTICLES, MIN_TAGGED, TagCounts, build
+from scripts.build_proper_nouns import (
+    MIN_SEEN,
+    ProperNounCounts,
+    stem_tag,
+    without_markers,
+    word_groups,
+)
 from scripts.train_ner import AUTO_LEXICON_PARTS, train_with_auto_lexicon
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -144,3 +151,43 @@ def test_a_model_trained_with_an_auto_lexicon_uses_it(
     info = pycrfsuite.Tagger()
     info.open(str(model))
     assert info.info().labels
+
+
+def test_the_news_says_which_words_are_proper_nouns() -> None:
+    # Names the treebank tagger called proper nouns all through the news, common
+    # nouns never, and a word with a clitic the news never shows falls back on its stem
+    assert "propn=mostly" in token_features("كاميرون").own
+    assert "propn=mostly" in token_features("موسكو").own
+    assert "propn=never" in token_features("مدينة").own
+    assert "propn=never" in token_features("قال").own
+    assert load_lexicon().proper_nouns.get("فكاميرون") is None
+    assert "propn=mostly" in token_features("فكاميرون").own
+    assert "propn=unknown" in token_features("زقزقلونيس").own
+
+
+# A sentence as CoreNLP's Arabic segmenter (4.5.10, clitics marked with +) and its
+# tagger gave it: ل+ +ها is one word with no stem, ب+ التصدي one with a proclitic.
+TOKENS = ["يروج", "لها", "بالتصدي", "كاميرون"]
+SEGMENTED = "يروج ل+ +ها ب+ التصدي كاميرون"
+TAGGED = "يروج/VBP ل/IN ها/PRP ب/IN التصدي/DTNN كاميرون/NNP"
+
+
+def test_segmented_pieces_map_back_onto_the_words_they_came_from() -> None:
+    pieces = SEGMENTED.split()
+    tags = [item.rpartition("/")[2] for item in TAGGED.split()]
+    groups = word_groups(pieces)
+    assert groups == [[0], [1, 2], [3, 4], [5]]
+    assert [stem_tag(group, pieces, tags) for group in groups] == ["VBP", "IN", "DTNN", "NNP"]
+    assert without_markers(SEGMENTED) == "يروج ل ها ب التصدي كاميرون"
+
+
+def test_proper_noun_counts_keep_often_seen_words_and_skip_what_does_not_align() -> None:
+    counts = ProperNounCounts()
+    for _ in range(MIN_SEEN):
+        counts.add_sentence(TOKENS, SEGMENTED, TAGGED)
+    # A segmenter line with a word too few is left out, not misaligned
+    counts.add_sentence(TOKENS, "يروج ل+ +ها كاميرون", "يروج/VBP ل/IN ها/PRP كاميرون/NNP")
+    assert counts.unaligned == 1
+    assert counts.shares() == {"يروج": 0, "لها": 0, "بالتصدي": 0, "كاميرون": 100}
+    counts.add_sentence(["كاميرون"], "كاميرون", "كاميرون/NN")
+    assert counts.shares()["كاميرون"] == 75
