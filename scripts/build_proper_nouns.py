@@ -147,23 +147,31 @@ def run_stanford(jars: Sequence[Path], lines: Path, workdir: Path) -> tuple[Path
     classpath = os.pathsep.join(map(str, jars))
     segmented, unmarked, tagged = (lines.with_suffix(s) for s in (".seg", ".plain", ".pos"))
     java = ["java", JAVA_HEAP, "-cp", classpath]
-    with segmented.open("w") as out:
-        subprocess.run(
-            [*java, "edu.stanford.nlp.international.arabic.process.ArabicSegmenter",
-             "-loadClassifier", SEGMENTER_MODEL, "-prefixMarker", MARKER,
-             "-suffixMarker", MARKER, "-textFile", str(lines)],
-            stdout=out, stderr=subprocess.DEVNULL, check=True, cwd=workdir,
-        )  # fmt: skip
+    _run_java(
+        [*java, "edu.stanford.nlp.international.arabic.process.ArabicSegmenter",
+         "-loadClassifier", SEGMENTER_MODEL, "-prefixMarker", MARKER,
+         "-suffixMarker", MARKER, "-textFile", str(lines)],
+        segmented, workdir,
+    )  # fmt: skip
     with segmented.open() as source, unmarked.open("w") as out:
         out.writelines(without_markers(line) + "\n" for line in source)
-    with tagged.open("w") as out:
-        subprocess.run(
-            [*java, "edu.stanford.nlp.tagger.maxent.MaxentTagger", "-model", TAGGER_MODEL,
-             "-textFile", str(unmarked), "-tokenize", "false",
-             "-sentenceDelimiter", "newline", "-outputFormat", "slashTags"],
-            stdout=out, stderr=subprocess.DEVNULL, check=True, cwd=workdir,
-        )  # fmt: skip
+    _run_java(
+        [*java, "edu.stanford.nlp.tagger.maxent.MaxentTagger", "-model", TAGGER_MODEL,
+         "-textFile", str(unmarked), "-tokenize", "false",
+         "-sentenceDelimiter", "newline", "-outputFormat", "slashTags"],
+        tagged, workdir,
+    )  # fmt: skip
     return segmented, tagged
+
+
+def _run_java(command: list[str], output: Path, workdir: Path) -> None:
+    """Run one Stanford tool into `output`; a failure raises with the end of its log."""
+    with output.open("w") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=workdir)
+    if done.returncode:
+        raise click.ClickException(
+            f"{command[4]} exited with {done.returncode}:\n{done.stderr[-2000:]}"
+        )
 
 
 def write_parts(sentences: Iterable[list[str]], folder: Path, parts: int) -> list[Path]:
