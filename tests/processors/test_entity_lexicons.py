@@ -165,8 +165,8 @@ def test_the_news_says_which_words_are_proper_nouns() -> None:
     assert "propn=unknown" in token_features("زقزقلونيس").own
 
 
-# A sentence as CoreNLP's Arabic segmenter (4.5.10, clitics marked with +) and its
-# tagger gave it: ل+ +ها is one word with no stem, ب+ التصدي one with a proclitic.
+# Words cut as CoreNLP's Arabic segmenter (4.5.10, clitics marked with +) cut them in
+# the news, with treebank tags: ل+ +ها is one word with no stem, ب+ التصدي one with a proclitic.
 TOKENS = ["يروج", "لها", "بالتصدي", "كاميرون"]
 SEGMENTED = "يروج ل+ +ها ب+ التصدي كاميرون"
 TAGGED = "يروج/VBP ل/IN ها/PRP ب/IN التصدي/DTNN كاميرون/NNP"
