@@ -53,6 +53,13 @@ def article_texts(folder: Path, days: int | None) -> Iterator[str]:
                     yield clean_whitespace(clean_characters(text))
 
 
+def article_sentences(folder: Path, days: int | None) -> Iterator[list[list[str]]]:
+    """The tokens of each sentence of each article (`article_texts`), empty sentences left out."""
+    for text in article_texts(folder, days):
+        sentences = [TOKEN_RE.findall(text, start, end) for start, end in sentence_spans(text)]
+        yield [tokens for tokens in sentences if tokens]
+
+
 class TagCounts:
     """Per word key: its occurrences, its name tags, and the articles it was a name in."""
 
@@ -125,9 +132,7 @@ def tag_news(model: Path, folder: Path, days: int | None = None) -> TagCounts:
     """The tag counts of `model` over the news in `folder`."""
     tagger = EntityTagger(str(model))
     counts = TagCounts()
-    for text in article_texts(folder, days):
-        sentences = [TOKEN_RE.findall(text, start, end) for start, end in sentence_spans(text)]
-        sentences = [tokens for tokens in sentences if tokens]
+    for sentences in article_sentences(folder, days):
         if sentences:
             counts.add_article(sentences, tagger.tag_document(sentences, place_rule=False))
     return counts

@@ -31,14 +31,14 @@ from pathlib import Path
 
 import click
 
-from processors.arabic import sentence_spans
-from processors.entities import TOKEN_RE, word_key
-from scripts.build_auto_lexicon import article_texts
+from processors.entities import word_key
+from scripts.build_auto_lexicon import article_sentences
 
 RESOURCES = Path(__file__).resolve().parent.parent / "processors" / "resources"
 OUTPUT = RESOURCES / "word-propernoun.tsv.gz"
 JARS = Path.home() / ".cache" / "akhbar" / "corenlp"
-CORENLP = "edu.stanford.nlp:stanford-corenlp:4.5.10"
+CORENLP_VERSION = "4.5.10"
+CORENLP = f"edu.stanford.nlp:stanford-corenlp:{CORENLP_VERSION}"
 ARABIC_MODELS = f"{CORENLP}:jar:models-arabic"
 SEGMENTER_MODEL = "edu/stanford/nlp/models/segmenter/arabic/arabic-segmenter-atb+bn+arztrain.ser.gz"
 TAGGER_MODEL = "edu/stanford/nlp/models/pos-tagger/arabic.tagger"
@@ -55,8 +55,8 @@ JAVA_HEAP = "-Xmx3g"
 def fetch_jars(folder: Path) -> list[Path]:
     """CoreNLP and its Arabic models in `folder`, fetched with Maven when missing."""
     wanted = [
-        folder / "stanford-corenlp-4.5.10.jar",
-        folder / "stanford-corenlp-4.5.10-models-arabic.jar",
+        folder / f"stanford-corenlp-{CORENLP_VERSION}.jar",
+        folder / f"stanford-corenlp-{CORENLP_VERSION}-models-arabic.jar",
     ]
     if not all(jar.exists() for jar in wanted):
         folder.mkdir(parents=True, exist_ok=True)
@@ -68,12 +68,9 @@ def fetch_jars(folder: Path) -> list[Path]:
 
 
 def news_sentences(folder: Path) -> Iterator[list[str]]:
-    """The tokens of every sentence of the news, cut as the tagger's auto-lexicon cuts them."""
-    for text in article_texts(folder, None):
-        for start, end in sentence_spans(text):
-            tokens = TOKEN_RE.findall(text, start, end)
-            if tokens:
-                yield tokens
+    """The tokens of every sentence of the news, cut as the auto-lexicon's tagging cuts them."""
+    for sentences in article_sentences(folder, None):
+        yield from sentences
 
 
 def word_groups(pieces: Sequence[str]) -> list[list[int]]:
@@ -146,31 +143,33 @@ def run_stanford(jars: Sequence[Path], lines: Path, workdir: Path) -> tuple[Path
     """Segment then tag one file of sentences; returns (segmented, tagged) files."""
     classpath = os.pathsep.join(map(str, jars))
     segmented, unmarked, tagged = (lines.with_suffix(s) for s in (".seg", ".plain", ".pos"))
-    java = ["java", JAVA_HEAP, "-cp", classpath]
     _run_java(
-        [*java, "edu.stanford.nlp.international.arabic.process.ArabicSegmenter",
-         "-loadClassifier", SEGMENTER_MODEL, "-prefixMarker", MARKER,
+        classpath, "edu.stanford.nlp.international.arabic.process.ArabicSegmenter",
+        ["-loadClassifier", SEGMENTER_MODEL, "-prefixMarker", MARKER,
          "-suffixMarker", MARKER, "-textFile", str(lines)],
         segmented, workdir,
     )  # fmt: skip
     with segmented.open() as source, unmarked.open("w") as out:
         out.writelines(without_markers(line) + "\n" for line in source)
     _run_java(
-        [*java, "edu.stanford.nlp.tagger.maxent.MaxentTagger", "-model", TAGGER_MODEL,
-         "-textFile", str(unmarked), "-tokenize", "false",
+        classpath, "edu.stanford.nlp.tagger.maxent.MaxentTagger",
+        ["-model", TAGGER_MODEL, "-textFile", str(unmarked), "-tokenize", "false",
          "-sentenceDelimiter", "newline", "-outputFormat", "slashTags"],
         tagged, workdir,
     )  # fmt: skip
     return segmented, tagged
 
 
-def _run_java(command: list[str], output: Path, workdir: Path) -> None:
+def _run_java(
+    classpath: str, main_class: str, arguments: list[str], output: Path, workdir: Path
+) -> None:
     """Run one Stanford tool into `output`; a failure raises with the end of its log."""
+    command = ["java", JAVA_HEAP, "-cp", classpath, main_class, *arguments]
     with output.open("w") as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=workdir)
     if done.returncode:
         raise click.ClickException(
-            f"{command[4]} exited with {done.returncode}:\n{done.stderr[-2000:]}"
+            f"{main_class} exited with {done.returncode}:\n{done.stderr[-2000:]}"
         )
 
 
