@@ -538,8 +538,7 @@ def _definiteness(key: str, lexicon: Lexicon) -> str:
     here = "al" if has_article else "bare"
     if share is None:
         return f"def={here}:unknown"
-    band = next(name for limit, name in DEFINITENESS_BANDS if share < limit)
-    return f"def={here}:{band}"
+    return f"def={here}:{_band(share, DEFINITENESS_BANDS)}"
 
 
 def _proper_noun_share(key: str, stem: str, lexicon: Lexicon) -> str:
@@ -550,7 +549,12 @@ def _proper_noun_share(key: str, stem: str, lexicon: Lexicon) -> str:
         share = lexicon.proper_nouns.get(stem)
     if share is None:
         return "propn=unknown"
-    return "propn=" + next(name for limit, name in PROPER_NOUN_BANDS if share < limit)
+    return "propn=" + _band(share, PROPER_NOUN_BANDS)
+
+
+def _band(share: int, bands: tuple[tuple[int, str], ...]) -> str:
+    """The name of the first band whose upper limit (exclusive) is above the share."""
+    return next(name for limit, name in bands if share < limit)
 
 
 def _without_article(key: str) -> str:
