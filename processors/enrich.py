@@ -29,7 +29,8 @@ NAME = "enrich"
 # 2: durations, relative days with their weekday, untagged speakers, stories hashed per word.
 # 3: entity names repeated, completed and made consistent over the article; model retrained.
 # 4: the entity model reads how often the news has a word as a proper noun; model retrained.
-VERSION = "4"
+# 5: the entity model reads Wikidata's people (full names, given names, surnames); retrained.
+VERSION = "5"
 DEFAULT_STORIES_PATH = Path("data/stories.sqlite")
 # Container allocations between two young collections once the model is loaded
 # (CPython's default is 700). An article makes thousands of short-lived tuples and

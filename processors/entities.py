@@ -4,7 +4,8 @@ A linear-chain CRF (python-crfsuite) trained by `scripts/train_ner.py` on ANERco
 and shipped in processors/resources tags tokens in IOB2. Its features are the
 word's search form, affixes, the clitic-stripped stem, word clusters learned from
 unlabelled news, the tag the tagger itself gave the word in unlabelled news (the
-auto-lexicon), gazetteer membership (either spelling of غ/ج) and trigger words,
+auto-lexicon), gazetteer membership (either spelling of غ/ج; Wikidata's people among
+the lists, and whether a word is a given name or a surname) and trigger words,
 over a window of two tokens either side. Entities come back with offsets into the display text and a
 canonical form: clitics stripped (`بحلب` -> `حلب`) and a later short mention of a
 person merged with the full name (`لافروف` -> `سيرجي لافروف`).
@@ -57,6 +58,13 @@ ANERGAZET_FILES = {
 CURATED_GAZETTEER = "gazetteer-curated.tsv"
 # Country, region and city names of the Unicode CLDR (scripts/build_cldr_gazetteer.py).
 CLDR_GAZETTEER = "gazetteer-cldr.tsv"
+# The Arabic names of Wikidata's people (scripts/build_person_names.py): full names,
+# listed as kind WPERS, and the given names and surnames they are made of.
+PERSON_GAZETTEER = "gazetteer-wikidata-persons.tsv.gz"
+PERSON_NAME_KIND = "WPERS"
+# A name part is a property of one word, read where the word's own features are
+# (no matching in the sentence): GIVEN -> "given", SURNAME -> "surname".
+PERSON_PART_ROLES = {"GIVEN": "given", "SURNAME": "surname"}
 # Letters foreign names are written with either way (هونغ كونغ, هونج كونج): a
 # listed name is also looked up with each letter of a pair written as the other.
 SPELLING_PAIRS = (("غ", "ج"),)
@@ -72,6 +80,7 @@ DEFINITENESS_BANDS = ((5, "never"), (25, "seldom"), (75, "both"), (95, "mostly")
 # proper noun (scripts/build_proper_nouns.py), cut into bands: كاميرون 100, مدينة 0.
 PROPER_NOUN_FILE = "word-propernoun.tsv.gz"
 PROPER_NOUN_BANDS = ((5, "never"), (35, "seldom"), (75, "often"), (101, "mostly"))
+PROPER_NOUN_NEVER = "propn=never"
 ARTICLE = "ال"
 # Longest gazetteer entry matched, in tokens; longer names are rare in news.
 MAX_GAZETTEER_TOKENS = 5
@@ -308,54 +317,68 @@ class Lexicon:
     curated_places: frozenset[tuple[str, ...]]
     # Per word key, the tag the tagger gave it most in unlabelled news (B-PERS, I-ORG ...).
     auto: dict[str, str]
+    # Per word key, the role it plays in people's names ("given", "surname").
+    person_parts: dict[str, str]
+    # Every listed name's first words, short of the whole name: where matching goes on.
+    prefixes: frozenset[tuple[str, ...]]
 
     @cached_property
-    def longest(self) -> dict[str, int]:
-        """Per first word of a listed name, the most words a name starting with it has."""
-        longest: dict[str, int] = {}
-        for name in self.gazetteer:
-            longest[name[0]] = max(longest.get(name[0], 0), len(name))
-        return longest
-
-    @cached_property
-    def _reaches(self) -> dict[str, int]:
+    def _firsts(self) -> dict[str, tuple[str, ...]]:
         return {}
 
-    def _reach(self, key: str) -> int:
-        """The most words a listed name starting at this word can have (0: none starts here)."""
-        reaches = self._reaches
-        reach = reaches.get(key)
-        if reach is None:
-            if len(reaches) >= WORD_KEY_CACHE:
-                reaches.clear()  # a bound on memory; news vocabulary refills it quickly
-            reach = reaches[key] = self._count_reach(key)
-        return reach
+    def _first_words(self, key: str) -> tuple[str, ...]:
+        """The forms a listed name can start with at this word, cached: the word as it
+        stands, then without its proclitic (with the article, when it had none)."""
+        firsts = self._firsts
+        found = firsts.get(key)
+        if found is None:
+            if len(firsts) >= WORD_KEY_CACHE:
+                firsts.clear()  # a bound on memory; news vocabulary refills it quickly
+            found = firsts[key] = self._name_starts(key)
+        return found
 
-    def _count_reach(self, key: str) -> int:
-        reach = self.longest.get(key, 0)
+    def _name_starts(self, key: str) -> tuple[str, ...]:
+        forms = [key]
         _clitic, stem = split_proclitic(key)
         if stem != key:
-            reach = max(reach, self.longest.get(stem, 0), self.longest.get("ال" + stem, 0))
-        return reach
+            forms.append(stem)
+            if not stem.startswith(ARTICLE):
+                forms.append(ARTICLE + stem)
+        return tuple(
+            form for form in forms if (form,) in self.gazetteer or (form,) in self.prefixes
+        )
 
     def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
-        """(start, end, types) of every listed name among the word keys, in order of start."""
+        """(start, end, types) of every listed name among the word keys, in order of start.
+
+        From each word, names are followed word by word while some listed name
+        starts with the words so far; most words start none, and are passed over.
+        At each length the word as it stands wins over its forms without a proclitic.
+        """
         found = []
-        reaches = self._reaches
+        gazetteer, prefixes = self.gazetteer, self.prefixes
+        firsts = self._firsts
         for start, key in enumerate(keys):
-            reach = reaches.get(key)
-            if reach is None:
-                reach = self._reach(key)
-            # Most words start no listed name: nothing to try for them.
-            for length in range(1, reach + 1):
-                window = tuple(keys[start : start + length])
-                if len(window) < length:
-                    break
-                kinds = self.gazetteer.get(window)
-                if kinds is None:
-                    kinds = self._stripped_match(window)
+            starts = firsts.get(key)
+            if starts is None:
+                starts = self._first_words(key)
+            if not starts:  # most words
+                continue
+            live, end = list(starts), start + 1
+            while live:
+                rest = tuple(keys[start + 1 : end])
+                kinds = None
+                going_on = []
+                for first in live:
+                    window = (first, *rest)
+                    if kinds is None:
+                        kinds = gazetteer.get(window)
+                    if window in prefixes:
+                        going_on.append(first)
                 if kinds:
-                    found.append((start, start + length, kinds))
+                    found.append((start, end, kinds))
+                end += 1
+                live = going_on if end <= len(keys) else []
         return found
 
     def gazetteer_tags(
@@ -381,15 +404,6 @@ class Lexicon:
         return stem != window[0] and any(
             (first, *window[1:]) in self.curated_places for first in (stem, "ال" + stem)
         )
-
-    def _stripped_match(self, window: tuple[str, ...]) -> frozenset[str] | None:
-        _clitic, stem = split_proclitic(window[0])
-        if stem == window[0]:
-            return None
-        found = self.gazetteer.get((stem, *window[1:]))
-        if found is None and not stem.startswith("ال"):
-            found = self.gazetteer.get(("ال" + stem, *window[1:]))
-        return found
 
 
 def _resource_text(name: str) -> str:
@@ -456,11 +470,47 @@ def load_lexicon() -> Lexicon:
         if line and not line.startswith("#"):
             kind, _, name = line.partition("\t")
             _add_entry(entries, kind, name)
+    person_parts = _read_person_names(entries)
     places = frozenset(name for name, kinds in curated.items() if "LOC" in kinds)
     definiteness = _read_shares(DEFINITENESS_FILE)
-    gazetteer = {k: frozenset(v) for k, v in entries.items()}
+    gazetteer = _shared_kinds(entries)
     proper_nouns = _read_shares(PROPER_NOUN_FILE)
-    return Lexicon(clusters, gazetteer, definiteness, proper_nouns, places, load_auto_lexicon())
+    prefixes = frozenset(name[:size] for name in gazetteer for size in range(1, len(name)))
+    return Lexicon(
+        clusters,
+        gazetteer,
+        definiteness,
+        proper_nouns,
+        places,
+        load_auto_lexicon(),
+        person_parts,
+        prefixes,
+    )
+
+
+def _read_person_names(entries: dict[tuple[str, ...], set[str]]) -> dict[str, str]:
+    """Adds the people's full names to `entries`; returns the name parts' roles by word key."""
+    parts = {}
+    for line in _resource_text(PERSON_GAZETTEER).splitlines():
+        if line and not line.startswith("#"):
+            kind, _, name = line.partition("\t")
+            if kind == PERSON_NAME_KIND:
+                _add_entry(entries, kind, name)
+            else:
+                parts[word_key(name)] = PERSON_PART_ROLES[kind]
+    return parts
+
+
+def _shared_kinds(
+    entries: dict[tuple[str, ...], set[str]],
+) -> dict[tuple[str, ...], frozenset[str]]:
+    """The gazetteer with one frozenset per distinct set of kinds: a hundred thousand
+    names share a handful of them, and a set each would cost tens of MB."""
+    distinct: dict[frozenset[str], frozenset[str]] = {}
+    return {
+        name: distinct.setdefault(frozenset(kinds), frozenset(kinds))
+        for name, kinds in entries.items()
+    }
 
 
 def _read_shares(name: str) -> dict[str, int]:
@@ -518,7 +568,13 @@ def _word_features(key: str, shape: str) -> tuple[str, ...]:
     if key not in lexicon.clusters and (not clitic or stem not in lexicon.clusters):
         features.append("unclustered")
     features.append(_definiteness(key, lexicon))
-    features.append(_proper_noun_share(key, stem if clitic else "", lexicon))
+    proper_noun = _proper_noun_share(key, stem if clitic else "", lexicon)
+    features.append(proper_noun)
+    role = lexicon.person_parts.get(key) or (lexicon.person_parts.get(stem) if clitic else None)
+    # Wikidata's labels make given names of words such as كان and بين: a word the news
+    # never has as a proper noun is no name part here.
+    if role and proper_noun != PROPER_NOUN_NEVER:
+        features.append(f"name_part={role}")
     return tuple(features)
 
 
@@ -572,7 +628,17 @@ def _shape(token: str) -> str:
 
 
 # Features copied from neighbours: the ones that say most about the current word.
-NEIGHBOUR_PREFIXES = ("w=", "c1=", "c2=", "stem=", "trigger=", "shape=", "clitic=", "auto=")
+NEIGHBOUR_PREFIXES = (
+    "w=",
+    "c1=",
+    "c2=",
+    "stem=",
+    "trigger=",
+    "shape=",
+    "clitic=",
+    "auto=",
+    "name_part=",
+)
 WINDOW = 2
 OFFSETS = tuple(offset for offset in range(-WINDOW, WINDOW + 1) if offset)
 # Words that join a person's name to the father's (محمد بن سلمان).
@@ -1532,16 +1598,23 @@ def _is_place_word(key: str) -> bool:
     return key in PLACE_WORDS or split_proclitic(key)[1] in PLACE_WORDS
 
 
-def _tag_spans(tags: Sequence[str]) -> Iterator[tuple[int, int, str]]:
-    start, kind = -1, ""
-    for i, tag in enumerate([*tags, "O"]):
-        if tag.startswith("I-") and tag[2:] == kind and start >= 0:
+def _tag_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(start, end, type) of each name the IOB2 tags mark; an I- tag that does not go
+    on a name of its type starts one."""
+    spans = []
+    start, last, kind = -1, -1, ""
+    # Most tags are O: only the others are looked at, in one pass over the list.
+    for i in [i for i, tag in enumerate(tags) if tag != "O"]:
+        tag = tags[i]
+        if i == last + 1 and tag[0] == "I" and tag[2:] == kind:
+            last = i
             continue
         if start >= 0:
-            yield start, i, kind
-            start, kind = -1, ""
-        if tag != "O":
-            start, kind = i, tag[2:]
+            spans.append((start, last + 1, kind))
+        start, last, kind = i, i, tag[2:]
+    if start >= 0:
+        spans.append((start, last + 1, kind))
+    return spans
 
 
 def _entity(text: str, start: int, end: int, kind: str) -> Entity:

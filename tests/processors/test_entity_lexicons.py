@@ -1,9 +1,11 @@
-"""The tagger's lexicons: spelling variants, CLDR places, and the auto-lexicon built from news."""
+"""The tagger's lexicons: spelling variants, CLDR places, Wikidata's people, and the
+auto-lexicon built from news."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from processors.entities import (
 )
 from processors.ner_eval import read_conll
 from scripts.build_auto_lexicon import MIN_ARTICLES, MIN_TAGGED, TagCounts, build
+from scripts.build_person_names import INDEX_IN_WHEEL, read_index, write_gazetteer
 from scripts.build_proper_nouns import (
     MIN_SEEN,
     ProperNounCounts,
@@ -62,6 +65,81 @@ def test_cldr_places_are_listed() -> None:
     assert "LOC" in listed("أبيدجان")
     # And the organisations CLDR lists among its regions
     assert listed("الأمم المتحدة") >= {"ORG"}
+
+
+def test_wikidata_people_are_listed_with_or_without_a_clitic() -> None:
+    # Given a full name found in no other list the tagger has, as written and after و
+    assert listed("فاتن حمامة") == {"WPERS"}
+    assert listed("وفاتن حمامة") == {"WPERS"}
+    # The first word alone is no listed person of Wikidata's (ANERcorp's list has it)
+    assert listed("فاتن") == {"PERS"}
+
+
+def test_given_names_and_surnames_are_properties_of_a_word() -> None:
+    assert "name_part=given" in token_features("فاتن").own
+    assert "name_part=surname" in token_features("روحاني").own
+    # Also without the proclitic, and seen by the neighbours
+    assert "name_part=surname" in token_features("لروحاني").own
+    assert "-1:name_part=surname" in token_features("روحاني").seen_from[1]
+    # Wikidata has كان as a given name; the news never has it as a proper noun
+    assert load_lexicon().person_parts["كان"] == "given"
+    assert not any(f.startswith("name_part=") for f in token_features("كان").own)
+
+
+# Rows as the arabic-name-romanizer index holds them (its schema; the real index is 14 MB).
+INDEX_SCHEMA = """
+CREATE TABLE full_names (arabic_key TEXT NOT NULL, latin TEXT NOT NULL,
+    latin_lang TEXT NOT NULL DEFAULT '', country TEXT NOT NULL DEFAULT '',
+    count INTEGER NOT NULL, source TEXT NOT NULL);
+CREATE TABLE units (arabic_key TEXT NOT NULL, latin TEXT NOT NULL,
+    latin_lang TEXT NOT NULL DEFAULT '', country TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL DEFAULT 'unknown', count INTEGER NOT NULL, source TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+FULL_NAMES = [
+    ("فاتن حمامه", "Faten Hamama", "en", "EG", 1, "wikidata"),
+    ("ائمه بيگ", "Aima Baig", "en", "PK", 1, "wikidata"),
+    ("حمامه", "Hamama", "en", "EG", 3, "wikidata"),  # one word: not a full name
+    ("رابح ماجر", "Rabah Madjer", "en", "DZ", 1, "dzirinames"),  # not Wikidata's
+]
+UNITS = [
+    ("حمامه", "Hamama", "", "DZ", "surname", 2, "wikidata"),
+    ("حمامه", "Hamama", "", "EG", "surname", 2, "wikidata"),
+    ("حمامه", "Hamama", "", "DZ", "unknown", 1, "dzirinames"),
+    ("فاتن", "Faten", "", "EG", "given", 5, "wikidata"),
+    ("فاتن", "Faten", "", "EG", "surname", 1, "wikidata"),
+    ("محمد", "Mohamed", "", "EG", "given", 9, "wikidata"),
+    ("محمد", "Mohamed", "", "EG", "unknown", 40, "wikidata"),  # mostly no role: left out
+    ("ئيلانلو", "Eilanlu", "", "IR", "surname", 1, "wikidata"),  # borne once: left out
+    ("اب", "Ab", "", "DZ", "surname", 5, "dzirinames"),
+]
+
+
+def write_wheel(path: Path) -> Path:
+    database = path.parent / "names.sqlite3"
+    index = sqlite3.connect(database)
+    index.executescript(INDEX_SCHEMA)
+    index.executemany("INSERT INTO full_names VALUES (?, ?, ?, ?, ?, ?)", FULL_NAMES)
+    index.executemany("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?)", UNITS)
+    index.execute("INSERT INTO meta VALUES ('built', '2026-09-04')")
+    index.commit()
+    index.close()
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.write(database, INDEX_IN_WHEEL)
+    return path
+
+
+def test_the_person_gazetteer_is_read_from_the_wheels_index(tmp_path: Path) -> None:
+    names, parts, built = read_index(write_wheel(tmp_path / "romanizer.whl"))
+    assert names == ["ائمه بيگ", "فاتن حمامه"]
+    assert parts == [("GIVEN", "فاتن"), ("SURNAME", "حمامه")]
+    assert built == "2026-09-04"
+    first, second = tmp_path / "first.tsv.gz", tmp_path / "second.tsv.gz"
+    write_gazetteer(first, names, parts, "a wheel")
+    write_gazetteer(second, names, parts, "a wheel")
+    assert first.read_bytes() == second.read_bytes()
+    rows = gzip.decompress(first.read_bytes()).decode("utf-8").splitlines()
+    assert rows[1:] == ["WPERS\tائمه بيگ", "WPERS\tفاتن حمامه", "GIVEN\tفاتن", "SURNAME\tحمامه"]
 
 
 def write_auto_lexicon(path: Path, rows: list[tuple[str, str]]) -> None:
