@@ -80,7 +80,8 @@ DEFINITENESS_BANDS = ((5, "never"), (25, "seldom"), (75, "both"), (95, "mostly")
 # proper noun (scripts/build_proper_nouns.py), cut into bands: كاميرون 100, مدينة 0.
 PROPER_NOUN_FILE = "word-propernoun.tsv.gz"
 PROPER_NOUN_BANDS = ((5, "never"), (35, "seldom"), (75, "often"), (101, "mostly"))
-PROPER_NOUN_NEVER = "propn=never"
+# The band of words the news never has as a proper noun, as its feature reads.
+PROPER_NOUN_NEVER = "propn=" + PROPER_NOUN_BANDS[0][1]
 ARTICLE = "ال"
 # Longest gazetteer entry matched, in tokens; longer names are rare in news.
 MAX_GAZETTEER_TOKENS = 5
@@ -334,10 +335,10 @@ class Lexicon:
         if found is None:
             if len(firsts) >= WORD_KEY_CACHE:
                 firsts.clear()  # a bound on memory; news vocabulary refills it quickly
-            found = firsts[key] = self._name_starts(key)
+            found = firsts[key] = self._start_forms(key)
         return found
 
-    def _name_starts(self, key: str) -> tuple[str, ...]:
+    def _start_forms(self, key: str) -> tuple[str, ...]:
         forms = [key]
         _clitic, stem = split_proclitic(key)
         if stem != key:

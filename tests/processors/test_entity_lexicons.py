@@ -86,7 +86,9 @@ def test_given_names_and_surnames_are_properties_of_a_word() -> None:
     assert not any(f.startswith("name_part=") for f in token_features("كان").own)
 
 
-# Rows as the arabic-name-romanizer index holds them (its schema; the real index is 14 MB).
+# An index in the arabic-name-romanizer package's schema (the real one is 14 MB): the
+# Faten Hamama, Aima Baig, Hamama, Eilanlu and Ab rows are copied from it, the others
+# written for the rules they meet.
 INDEX_SCHEMA = """
 CREATE TABLE full_names (arabic_key TEXT NOT NULL, latin TEXT NOT NULL,
     latin_lang TEXT NOT NULL DEFAULT '', country TEXT NOT NULL DEFAULT '',
