@@ -339,14 +339,10 @@ class Lexicon:
         return found
 
     def _start_forms(self, key: str) -> tuple[str, ...]:
-        forms = [key]
-        _clitic, stem = split_proclitic(key)
-        if stem != key:
-            forms.append(stem)
-            if not stem.startswith(ARTICLE):
-                forms.append(ARTICLE + stem)
         return tuple(
-            form for form in forms if (form,) in self.gazetteer or (form,) in self.prefixes
+            form
+            for form in _clitic_forms(key)
+            if (form,) in self.gazetteer or (form,) in self.prefixes
         )
 
     def matches(self, keys: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
@@ -398,13 +394,19 @@ class Lexicon:
 
     def is_curated_place(self, keys: Sequence[str]) -> bool:
         """Whether the words name a place of the curated list, a proclitic on the first allowed."""
-        window = tuple(keys)
-        if window in self.curated_places:
-            return True
-        _clitic, stem = split_proclitic(window[0])
-        return stem != window[0] and any(
-            (first, *window[1:]) in self.curated_places for first in (stem, "ال" + stem)
-        )
+        rest = tuple(keys[1:])
+        return any((first, *rest) in self.curated_places for first in _clitic_forms(keys[0]))
+
+
+def _clitic_forms(key: str) -> tuple[str, ...]:
+    """The forms a listed name's first word may take here: the word as it stands, then
+    without its proclitic, and with the article when that left none (بحلب: حلب, الحلب)."""
+    _clitic, stem = split_proclitic(key)
+    if stem == key:
+        return (key,)
+    if stem.startswith(ARTICLE):
+        return key, stem
+    return key, stem, ARTICLE + stem
 
 
 def _resource_text(name: str) -> str:
