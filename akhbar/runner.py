@@ -16,6 +16,10 @@ and either an output topic or a sink. The runner owns everything around it:
   them again.
 * A stop request (SIGTERM/SIGINT) finishes the message in hand, flushes, commits
   and closes.
+* Before the group moves partitions to another member, the outputs are flushed
+  and committed. A member the group has evicted (a step that outlasted the poll
+  interval) flushes and commits nothing: its partitions are already elsewhere, and
+  their new owner reads the uncommitted messages again, and counts them.
 * A bounded stage with `concurrency` > 1 (fetching pages) runs that many steps at
   once in a thread pool, but hands their results on in the order the messages
   were read, so an offset is committed only once every earlier message of its
@@ -235,7 +239,10 @@ class StageRunner:
             else self.stage.sink()  # type: ignore[misc]
         )
         self._consumer = self.bus.consumer(
-            self.group, [self.stage.input_topic], on_revoke=self._on_revoke
+            self.group,
+            [self.stage.input_topic],
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         self.metrics.liveness.started(self.stage.name)
         self._metrics.running.set(1)
@@ -621,9 +628,7 @@ class StageRunner:
     def _recover_from_failed_flush(self, exc: Exception) -> None:
         self._metrics.flush_failures.inc()
         self._pending.clear()
-        self._refused.clear()
-        if self._stored is not None:
-            self._stored.clear()
+        self._forget_stored()
         self._failed_flushes += 1
         delay = min(
             self.settings.retry_backoff_max_s,
@@ -690,11 +695,34 @@ class StageRunner:
     def _on_revoke(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Flush before Kafka hands partitions to another member; return what to commit.
 
-        Runs while the runner's thread waits in poll() or close(), so nothing else
-        touches the outputs meanwhile. If the flush fails, nothing is committed and
-        the new owner reads those messages again.
+        If the flush fails, nothing is committed and the new owner reads those
+        messages again.
         """
         self.log.info("partitions revoked", partitions=partitions)
+        pending = self._flush_for_handover()
+        if pending:
+            self.stats.commits += 1
+            self._metrics.commits.inc()
+            self._count_stored()
+        return pending
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        """Flush for partitions the group has already moved (this member was evicted).
+
+        Nothing can be committed, so nothing is counted: the new owner reads the
+        uncommitted messages again and counts their articles when it commits them.
+        """
+        self.log.warning("partitions lost", partitions=partitions)
+        if self._flush_for_handover():
+            self._forget_stored()
+
+    def _flush_for_handover(self) -> dict[TopicPartition, int]:
+        """Flush what was processed since the last commit; the offsets it covers, or
+        nothing if the flush failed (the next owner then reads those messages again).
+
+        Runs while the runner's thread waits in poll() or close(), so nothing else
+        touches the outputs meanwhile.
+        """
         pending, self._pending = self._pending, {}
         if not pending:
             return {}
@@ -702,15 +730,19 @@ class StageRunner:
             self._flush_outputs()
         except Exception as exc:
             self._metrics.flush_failures.inc()
-            self._refused.clear()
-            if self._stored is not None:
-                self._stored.clear()
-            self.log.error("flush failed on revoke; the new owner will read again", error=repr(exc))
+            self._forget_stored()
+            self.log.error(
+                "flush failed on handover; the new owner will read again", error=repr(exc)
+            )
             return {}
-        self.stats.commits += 1
-        self._metrics.commits.inc()
-        self._count_stored()
         return pending
+
+    def _forget_stored(self) -> None:
+        """Drop what was handed to the sink since the last commit, uncounted: those
+        messages are read again."""
+        self._refused.clear()
+        if self._stored is not None:
+            self._stored.clear()
 
     def _close(self) -> None:
         for closer in (self._output.close, self._producer.close, self._consumer.close):

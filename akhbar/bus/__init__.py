@@ -47,6 +47,10 @@ COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
 # them and return the offsets to commit; the bus commits them while this member
 # still owns the partitions.
 RevokeCallback = Callable[[list[TopicPartition]], Mapping[TopicPartition, int]]
+# Called when the partitions have already moved: the group evicted this member (a
+# missed session). Flush what was produced for them; nothing can be committed any
+# more, so their new owner reads the uncommitted messages again.
+LostCallback = Callable[[list[TopicPartition]], None]
 # Called when the group gives this member partitions, after the on_revoke of the
 # same rebalance: the member owns them from now until their next on_revoke.
 AssignCallback = Callable[[list[TopicPartition]], None]
@@ -178,9 +182,11 @@ class Bus(Protocol):
         topics: Sequence[str],
         on_revoke: RevokeCallback | None = None,
         on_assign: AssignCallback | None = None,
+        on_lost: LostCallback | None = None,
     ) -> Consumer:
         """A consumer in `group`; `on_revoke` runs before partitions move elsewhere,
-        `on_assign` when the group gives this member partitions."""
+        `on_lost` when they have moved already (without it, `on_revoke` runs and its
+        offsets are not committed), `on_assign` when the group gives this member partitions."""
 
     def list_topics(self) -> list[str]:
         """Every topic on the bus, sorted."""

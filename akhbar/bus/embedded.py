@@ -36,6 +36,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 from akhbar.bus import (
     AssignCallback,
     Headers,
+    LostCallback,
     Message,
     OffsetRange,
     RevokeCallback,
@@ -194,8 +195,9 @@ class EmbeddedBus:
         topics: Sequence[str],
         on_revoke: RevokeCallback | None = None,
         on_assign: AssignCallback | None = None,
+        on_lost: LostCallback | None = None,
     ) -> EmbeddedConsumer:
-        # A group's partitions never move on one machine, so on_revoke never runs
+        # A group's partitions never move on one machine, so on_revoke and on_lost never run
         # and on_assign runs once, here, with every partition.
         self.ensure_topics(topics)
         consumer = EmbeddedConsumer(self, group, topics)

@@ -22,6 +22,7 @@ from kafka.structs import TopicPartition as KafkaTopicPartition
 from akhbar.bus import (
     AssignCallback,
     Headers,
+    LostCallback,
     Message,
     OffsetRange,
     RevokeCallback,
@@ -125,8 +126,11 @@ class KafkaBus:
         topics: Sequence[str],
         on_revoke: RevokeCallback | None = None,
         on_assign: AssignCallback | None = None,
+        on_lost: LostCallback | None = None,
     ) -> KafkaBusConsumer:
-        return KafkaBusConsumer(self._options, self._kafka, group, topics, on_revoke, on_assign)
+        return KafkaBusConsumer(
+            self._options, self._kafka, group, topics, on_revoke, on_assign, on_lost
+        )
 
     def list_topics(self) -> list[str]:
         with self._standalone_consumer() as consumer:
@@ -293,10 +297,12 @@ class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
         consumer: KafkaConsumer,
         on_revoke: RevokeCallback | None,
         on_assign: Callable[[Any], None] | None = None,
+        on_lost: LostCallback | None = None,
     ) -> None:
         self._consumer = consumer
         self._on_revoke = on_revoke
         self._on_assign = on_assign
+        self._on_lost = on_lost
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         if self._on_revoke is None or not revoked:
@@ -316,10 +322,13 @@ class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
         """Evicted from the group (a missed session): the outputs are flushed, nothing is
         committed, because a member outside the group cannot commit and the partitions
         may already be read by their new owner."""
-        if self._on_revoke is None or not lost:
+        if not lost:
             return
         partitions = [(tp.topic, tp.partition) for tp in lost]
-        self._on_revoke(partitions)
+        if self._on_lost is not None:
+            self._on_lost(partitions)
+        elif self._on_revoke is not None:
+            self._on_revoke(partitions)
         _log.warning(
             "partitions lost; uncommitted messages will be read again", partitions=partitions
         )
@@ -350,6 +359,7 @@ class KafkaBusConsumer:
         topics: Sequence[str],
         on_revoke: RevokeCallback | None,
         on_assign: AssignCallback | None = None,
+        on_lost: LostCallback | None = None,
     ) -> None:
         self._on_assign = on_assign
         self._consumer = KafkaConsumer(
@@ -369,7 +379,7 @@ class KafkaBusConsumer:
         self._committed_offsets: dict[KafkaTopicPartition, int | None] = {}
         self._consumer.subscribe(
             topics=list(topics),
-            listener=_RevokeListener(self._consumer, on_revoke, self._assigned),
+            listener=_RevokeListener(self._consumer, on_revoke, self._assigned, on_lost),
         )
         # Fetch metadata now that the subscription is set, so the first JoinGroup
         # already knows the topics' partitions. Otherwise the leader assigns from

@@ -8,6 +8,8 @@ no longer in the group, and the error came out of poll() and stopped the stage.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +17,14 @@ from pathlib import Path
 import pytest
 from kafka.structs import TopicPartition as KafkaTopicPartition
 
-from akhbar.bus import TopicPartition, open_bus
+from akhbar.article import Article
+from akhbar.bus import Message, TopicPartition, open_bus
 from akhbar.bus.kafka import KafkaBus, KafkaBusConsumer
-from akhbar.config import BusSettings
+from akhbar.config import BusSettings, RunnerSettings
+from akhbar.metrics import Metrics
+from akhbar.runner import Rejection, Stage, StageRunner
 from tests.conftest import bus_settings
+from tests.helpers.articles import make_article
 
 
 @pytest.fixture
@@ -104,3 +110,98 @@ def test_a_failed_commit_on_revoke_does_not_fail_the_consumer(
     assert member.committed() is None
     # And the consumer still polls
     assert member.consumer.poll(0.5, 10) == []
+
+
+def test_lost_partitions_go_to_on_lost_when_given(
+    kafka_bus: KafkaBus, settings: BusSettings
+) -> None:
+    # Given a consumer with both callbacks
+    topic = f"{settings.topic_prefix}in"
+    kafka_bus.ensure_topics([topic])
+    revokes = RevokeLog(topic)
+    lost: list[list[TopicPartition]] = []
+    consumer = kafka_bus.consumer(f"{topic}.group", [topic], on_revoke=revokes, on_lost=lost.append)
+    assert isinstance(consumer, KafkaBusConsumer)
+    member = OutsideMember(consumer, revokes, topic)
+    try:
+        assert member.committed() is None
+        # When its partitions are lost
+        member.report("on_partitions_lost")
+        # Then on_lost heard of them, and on_revoke (which asks for a commit) did not
+        assert lost == [[(topic, 0)]]
+        assert revokes.flushed == []
+    finally:
+        consumer.close()
+
+
+class CountingSink:
+    """Keeps every article it is handed on flush, repeats included."""
+
+    def __init__(self) -> None:
+        self.stored: list[Article] = []
+        self._buffer: list[Article] = []
+
+    def add(self, article: Article, record: Message) -> None:
+        self._buffer.append(article)
+
+    def flush(self) -> list[Rejection]:
+        self.stored += self._buffer
+        self._buffer = []
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_runner_evicted_mid_batch_counts_neither_a_commit_nor_its_articles_twice(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Given a sink stage on Kafka that commits rarely, whose 5th step outlasts the
+    # group's poll interval, so that the group evicts it with 5 articles in hand
+    settings = bus_settings("kafka", tmp_path, kafka_bootstrap, partitions=1)
+    settings.kafka.max_poll_interval_ms = 1_500
+    prefix = settings.topic_prefix
+    batch = [make_article(i) for i in range(12)]
+    bus = open_bus(settings)
+    try:
+        producer = bus.producer()
+        bus.ensure_topics([f"{prefix}in"])
+        for article in batch:
+            producer.send(f"{prefix}in", article.to_bytes(), key=article.id.encode())
+        producer.flush()
+        producer.close()
+        stalled: list[str] = []
+
+        def step(article: Article) -> Article:
+            if article.id == batch[4].id and not stalled:
+                stalled.append(article.id)
+                time.sleep(5)
+            return article
+
+        sink = CountingSink()
+        stage = Stage("evicted-sink", "1", f"{prefix}in", step, sink=lambda: sink)
+        runner_settings = RunnerSettings(
+            commit_interval_s=3600, poll_timeout_s=0.2, step_timeout_s=30
+        )
+        runner = StageRunner(bus, stage, runner_settings, Metrics(), group_prefix=prefix)
+        done = threading.Event()
+        done.set()
+        # When it runs the topic to its end
+        runner.run(drain_after=done, timeout=90)
+    finally:
+        bus.close()
+
+    # Then it was evicted: the articles handed over before the eviction were flushed
+    # and, never committed, read again after it rejoined
+    assert stalled
+    ids = [a.id for a in sink.stored]
+    assert set(ids) == {a.id for a in batch}
+    assert len(ids) > len(batch)
+    # And the flush for the lost partition counted no commit: one final commit only
+    assert runner.stats.commits == 1
+    # And each article counts once as stored, although the sink was handed some twice
+    registry = runner.metrics.registry
+    stored = registry.get_sample_value(
+        "akhbar_articles_stored_total", {"stage": "evicted-sink", "source": "example"}
+    )
+    assert stored == len(batch)
