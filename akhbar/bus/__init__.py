@@ -48,8 +48,9 @@ COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
 # still owns the partitions.
 RevokeCallback = Callable[[list[TopicPartition]], Mapping[TopicPartition, int]]
 # Called when the partitions have already moved: the group evicted this member (a
-# missed session). Flush what was produced for them; nothing can be committed any
-# more, so their new owner reads the uncommitted messages again.
+# missed session, or a poll interval overrun). Flush what was produced for them;
+# nothing can be committed any more, so their new owner reads the uncommitted
+# messages again.
 LostCallback = Callable[[list[TopicPartition]], None]
 # Called when the group gives this member partitions, after the on_revoke of the
 # same rebalance: the member owns them from now until their next on_revoke.

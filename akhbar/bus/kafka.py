@@ -319,9 +319,9 @@ class _RevokeListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             _log.warning("commit on revoke failed; the next owner reads again", error=repr(exc))
 
     async def on_partitions_lost(self, lost: Any) -> None:
-        """Evicted from the group (a missed session): the outputs are flushed, nothing is
-        committed, because a member outside the group cannot commit and the partitions
-        may already be read by their new owner."""
+        """Evicted from the group (a missed session, or a poll interval overrun): the
+        outputs are flushed, nothing is committed, because a member outside the group
+        cannot commit and the partitions may already be read by their new owner."""
         if not lost:
             return
         partitions = [(tp.topic, tp.partition) for tp in lost]
