@@ -30,7 +30,7 @@ NAME = "enrich"
 # 3: entity names repeated, completed and made consistent over the article; model retrained.
 # 4: the entity model reads how often the news has a word as a proper noun; model retrained.
 # 5: the entity model reads Wikidata's people (full names, given names, surnames); retrained.
-# 6: the entity model retrained with a heavier L2 weight (0.7).
+# 6: entity model retrained with a heavier L2 weight; quoted titles of works and papers.
 VERSION = "6"
 DEFAULT_STORIES_PATH = Path("data/stories.sqlite")
 # Container allocations between two young collections once the model is loaded

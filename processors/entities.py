@@ -233,6 +233,19 @@ PLACE_WORDS = frozenset(
     ("حي", "احياء", "مدينه", "مدن", "بلده", "بلدات", "قريه", "قري", "منطقه", "مناطق")
     + ("محافظه", "ضاحيه", "مخيم", "ريف")
 )
+# Words for a work or a publication whose title follows in quotation marks (فيلم «حلم»,
+# صحيفة «السفير»): the quoted title is a name of that type, however common its words.
+TITLE_WORDS = {
+    "MISC": frozenset(
+        ("فيلم", "روايه", "كتاب", "مسرحيه", "مسلسل", "برنامج", "اغنيه", "قصيده", "ديوان")
+        + ("البوم", "بعنوان")
+    ),
+    "ORG": frozenset(("صحيفه", "جريده", "مجله", "قناه", "وكاله")),
+}
+TITLE_TYPE = {word: kind for kind, words in TITLE_WORDS.items() for word in words}
+QUOTE_MARKS = frozenset(('"', "'", "«", "»", "\u201c", "\u201d"))
+# A title is a few words; a longer quotation after فيلم is what the film says.
+MAX_TITLE_WORDS = 5
 LIST_JOINERS = frozenset(("و", "،", ","))
 # How far back through a list of places a place word still speaks for its members.
 PLACE_LIST_REACH = 12
@@ -1031,7 +1044,8 @@ class EntityTagger:
             for sentence, tags in zip(prepared, tagged, strict=True)
         ]
         completed = [
-            complete_names(tokens, tags) for tokens, tags in zip(sentences, placed, strict=True)
+            titles_in_quotes([f.key for f in sentence.looked_up], complete_names(tokens, tags))
+            for tokens, sentence, tags in zip(sentences, prepared, placed, strict=True)
         ]
         return repeated_names(sentences, consistent_types(sentences, completed))
 
@@ -1462,6 +1476,37 @@ def complete_names(tokens: Sequence[str], tags: list[str]) -> list[str]:
             stop += 1
         tags[end:stop] = ["I-PERS"] * (stop - end)
     return tags
+
+
+def titles_in_quotes(keys: Sequence[str], tags: list[str]) -> list[str]:
+    """A quoted title after a word for a work or a publication is a name of its type,
+    unless the model tagged a word of it (فيلم «حلم» MISC, جريدة «الوفاق» ORG)."""
+    for opening in [i for i, key in enumerate(keys) if key in QUOTE_MARKS and i > 0]:
+        kind = _title_type(keys[opening - 1])
+        if kind is None:
+            continue
+        closing = next(
+            (
+                j
+                for j in range(opening + 1, min(len(keys), opening + MAX_TITLE_WORDS + 2))
+                if keys[j] in QUOTE_MARKS
+            ),
+            None,
+        )
+        if closing is None or closing == opening + 1:
+            continue
+        if any(tag != "O" for tag in tags[opening + 1 : closing]):
+            continue
+        tags[opening + 1 : closing] = ["B-" + kind] + ["I-" + kind] * (closing - opening - 2)
+    return tags
+
+
+def _title_type(key: str) -> str | None:
+    """The type of title a word announces (فيلم, بالفيلم, الرواية), if any."""
+    for form in (key, _without_article(key), _without_article(split_proclitic(key)[1])):
+        if form in TITLE_TYPE:
+            return TITLE_TYPE[form]
+    return None
 
 
 def _joins(tokens: Sequence[str], i: int) -> bool:

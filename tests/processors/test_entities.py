@@ -25,8 +25,10 @@ from processors.entities import (
     merge_mentions,
     repeated_names,
     sentence_token_spans,
+    titles_in_quotes,
     token_features,
     tokenize,
+    word_key,
 )
 from processors.ner_eval import Score, documents, read_conll, spans
 from scripts.train_ner import train
@@ -249,6 +251,28 @@ def test_a_person_cut_short_on_a_joining_word_takes_the_rest_of_the_name() -> No
     # أبي is "my father" unless a بن comes before it
     tokens = ["فحملني", "أبي", "إلى", "المسرح"]
     assert complete_names(tokens, ["B-PERS", "I-PERS", "O", "O"]) == ["B-PERS", "I-PERS", "O", "O"]
+
+
+def test_a_quoted_title_after_a_word_for_a_work_or_a_publication_is_a_name() -> None:
+    def titles(text: str, tags: list[str] | None = None) -> list[str]:
+        keys = [word_key(token) for token in text.split()]
+        return titles_in_quotes(keys, tags or ["O"] * len(keys))
+
+    # Films, novels and programmes are MISC, also with a clitic or the article
+    assert titles("عرض فيلم « حلم » أمس") == ["O", "O", "O", "B-MISC", "O", "O"]
+    assert titles("في الرواية \" أولاد حارتنا \" نفسها") == [
+        "O", "O", "O", "B-MISC", "I-MISC", "O", "O",
+    ]  # fmt: skip
+    assert titles("وكتب بعنوان « أصل الكلمة »")[3:5] == ["B-MISC", "I-MISC"]
+    # Newspapers, magazines and channels are organisations
+    assert titles("وقالت صحيفة « السفير » إن") == ["O", "O", "O", "B-ORG", "O", "O"]
+    # Not after any other word, not a long quotation, not over the model's own tags
+    assert titles("وقال « الوقت محدود » أمس") == ["O"] * 6
+    assert titles("فيلم « لم أكن أعرف أن الحرب ستطول » كما") == ["O"] * 10
+    tagged = ["O", "O", "B-PERS", "I-PERS", "O"]
+    assert titles("فيلم « نجيب محفوظ »", tagged) == tagged
+    # An unclosed mark tags nothing
+    assert titles("فيلم « حلم جديد") == ["O"] * 4
 
 
 def test_merge_keeps_different_people_apart() -> None:
