@@ -1036,16 +1036,15 @@ class EntityTagger:
         prepared, tagged = self._chain.tag(sentences)
         if not place_rule:
             return tagged
-        # A sentence without a listed name has nothing the rule could change.
+        keys = [[form.key for form in sentence.looked_up] for sentence in prepared]
+        # A sentence without a listed name has nothing the place rule could change.
         placed = [
-            places_in_context([f.key for f in sentence.looked_up], sentence.matches, tags)
-            if sentence.matches
-            else tags
-            for sentence, tags in zip(prepared, tagged, strict=True)
+            places_in_context(words, sentence.matches, tags) if sentence.matches else tags
+            for words, sentence, tags in zip(keys, prepared, tagged, strict=True)
         ]
         completed = [
-            titles_in_quotes([f.key for f in sentence.looked_up], complete_names(tokens, tags))
-            for tokens, sentence, tags in zip(sentences, prepared, placed, strict=True)
+            titles_in_quotes(words, complete_names(tokens, tags))
+            for tokens, words, tags in zip(sentences, keys, placed, strict=True)
         ]
         return repeated_names(sentences, consistent_types(sentences, completed))
 
@@ -1502,8 +1501,9 @@ def titles_in_quotes(keys: Sequence[str], tags: list[str]) -> list[str]:
 
 
 def _title_type(key: str) -> str | None:
-    """The type of title a word announces (فيلم, بالفيلم, الرواية), if any."""
-    for form in (key, _without_article(key), _without_article(split_proclitic(key)[1])):
+    """The type of title a word announces (فيلم, بالفيلم, للرواية, لألبوم), if any."""
+    _clitic, stem = split_proclitic(key)
+    for form in (key, stem, _without_article(stem)):
         if form in TITLE_TYPE:
             return TITLE_TYPE[form]
     return None

@@ -18,13 +18,13 @@ import pytest
 from kafka.structs import TopicPartition as KafkaTopicPartition
 
 from akhbar.article import Article
-from akhbar.bus import Message, TopicPartition, open_bus
+from akhbar.bus import TopicPartition, open_bus
 from akhbar.bus.kafka import KafkaBus, KafkaBusConsumer
 from akhbar.config import BusSettings, RunnerSettings
 from akhbar.metrics import Metrics
-from akhbar.runner import Rejection, Stage, StageRunner
+from akhbar.runner import Stage, StageRunner
+from tests.akhbar.test_runner import CollectingSink, articles, produce
 from tests.conftest import bus_settings
-from tests.helpers.articles import make_article
 
 
 @pytest.fixture
@@ -134,25 +134,6 @@ def test_lost_partitions_go_to_on_lost_when_given(
         consumer.close()
 
 
-class CountingSink:
-    """Keeps every article it is handed on flush, repeats included."""
-
-    def __init__(self) -> None:
-        self.stored: list[Article] = []
-        self._buffer: list[Article] = []
-
-    def add(self, article: Article, record: Message) -> None:
-        self._buffer.append(article)
-
-    def flush(self) -> list[Rejection]:
-        self.stored += self._buffer
-        self._buffer = []
-        return []
-
-    def close(self) -> None:
-        pass
-
-
 def test_a_runner_evicted_mid_batch_counts_neither_a_commit_nor_its_articles_twice(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -161,15 +142,10 @@ def test_a_runner_evicted_mid_batch_counts_neither_a_commit_nor_its_articles_twi
     settings = bus_settings("kafka", tmp_path, kafka_bootstrap, partitions=1)
     settings.kafka.max_poll_interval_ms = 1_500
     prefix = settings.topic_prefix
-    batch = [make_article(i) for i in range(12)]
+    batch = articles(12)
     bus = open_bus(settings)
     try:
-        producer = bus.producer()
-        bus.ensure_topics([f"{prefix}in"])
-        for article in batch:
-            producer.send(f"{prefix}in", article.to_bytes(), key=article.id.encode())
-        producer.flush()
-        producer.close()
+        produce(bus, f"{prefix}in", [a.to_bytes() for a in batch])
         stalled: list[str] = []
         seen: set[str] = set()
         commits_when_read_again: list[int] = []
@@ -184,7 +160,7 @@ def test_a_runner_evicted_mid_batch_counts_neither_a_commit_nor_its_articles_twi
                 time.sleep(8)
             return article
 
-        sink = CountingSink()
+        sink = CollectingSink()
         stage = Stage("evicted-sink", "1", f"{prefix}in", step, sink=lambda: sink)
         runner_settings = RunnerSettings(
             commit_interval_s=3600, poll_timeout_s=0.2, step_timeout_s=30
