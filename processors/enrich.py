@@ -31,7 +31,9 @@ NAME = "enrich"
 # 4: the entity model reads how often the news has a word as a proper noun; model retrained.
 # 5: the entity model reads Wikidata's people (full names, given names, surnames); retrained.
 # 6: entity model retrained with a heavier L2 weight; quoted titles of works and papers.
-VERSION = "6"
+# 7: entity model weighs features against tags unseen with them; marks, a lone على or
+#    regnal number are no names.
+VERSION = "7"
 DEFAULT_STORIES_PATH = Path("data/stories.sqlite")
 # Container allocations between two young collections once the model is loaded
 # (CPython's default is 700). An article makes thousands of short-lived tuples and

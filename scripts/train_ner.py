@@ -18,7 +18,7 @@ on the same labelled part gives words in the unlabelled news (build_auto_lexicon
 the shipped one is written beside the model. Without it, no auto-lexicon is used
 (and the shipped one is removed). `--only-fold 3` screens an idea on one fold.
 `--c1` and `--c2` set the trained model's weights; the models that tag the news
-keep LEXICON_L1 and LEXICON_L2.
+keep LEXICON_L1, LEXICON_L2 and LEXICON_UNSEEN_PAIRS.
 
 Tagging the news is most of the cost of a fold. `--lexicon-cache DIR` keeps each
 model's tag counts there and reuses them, so that screens of ideas that leave the
@@ -74,8 +74,15 @@ L2 = 0.7
 LEXICON_L1 = 0.05
 LEXICON_L2 = 0.02
 MAX_ITERATIONS = 200
-# Features seen fewer times than this are dropped: keeps the model file small.
-MIN_FEATURE_FREQUENCY = 1
+# The trained model also weighs each feature against the tags it never came with in
+# training (crfsuite's possible_states): "this word is never a person's first word"
+# is evidence too. On ANERcorp's folds, 5-fold F1 0.789 -> 0.791 (model alone 0.776 ->
+# 0.778); the L1 weight keeps the model file from growing more than a fifth. The models
+# that tag the news keep the features their list's thresholds were chosen with.
+UNSEEN_PAIRS = True
+LEXICON_UNSEEN_PAIRS = False
+# Features are kept from their first occurrence (the unseen pairs have none).
+MIN_FEATURE_FREQUENCY = 0
 # The tags the model learns: IOB2 as in the gold file, or BIOES, where a name's
 # last word (E-) and a one-word name (S-) have tags of their own; the tagger
 # reads either back as IOB2.
@@ -104,10 +111,12 @@ def train(
     c2: float = L2,
     lexicons: list[Path | str] | None = None,
     scheme: str = SCHEME,
+    unseen_pairs: bool = UNSEEN_PAIRS,
 ) -> None:
     """Train a model; with `lexicons`, the sentences are cut into as many contiguous
     parts and each part's features are made with its own auto-lexicon. The model
-    learns the gold tags written in `scheme` (see LABEL_SCHEMES)."""
+    learns the gold tags written in `scheme` (see LABEL_SCHEMES), and with
+    `unseen_pairs` weighs features against the tags they never came with."""
     trainer = pycrfsuite.Trainer(verbose=False)
     written = LABEL_SCHEMES[scheme]
     for part, lexicon in zip(*_parts(sentences, lexicons), strict=True):
@@ -122,6 +131,7 @@ def train(
             "max_iterations": MAX_ITERATIONS,
             "feature.minfreq": MIN_FEATURE_FREQUENCY,
             "feature.possible_transitions": True,
+            "feature.possible_states": unseen_pairs,
         }
     )
     trainer.train(str(model_path))
@@ -173,7 +183,14 @@ def _news_counts(sentences: list[Sentence], news: Path) -> TagCounts:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "plain.crfsuite"
         use_auto_lexicon(NO_AUTO_LEXICON)
-        train(sentences, model, LEXICON_L1, LEXICON_L2, scheme=LEXICON_SCHEME)
+        train(
+            sentences,
+            model,
+            LEXICON_L1,
+            LEXICON_L2,
+            scheme=LEXICON_SCHEME,
+            unseen_pairs=LEXICON_UNSEEN_PAIRS,
+        )
         return tag_news(model, news)
 
 

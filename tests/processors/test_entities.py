@@ -28,6 +28,7 @@ from processors.entities import (
     titles_in_quotes,
     token_features,
     tokenize,
+    without_non_names,
     word_key,
 )
 from processors.ner_eval import Score, documents, read_conll, spans
@@ -251,6 +252,24 @@ def test_a_person_cut_short_on_a_joining_word_takes_the_rest_of_the_name() -> No
     # أبي is "my father" unless a بن comes before it
     tokens = ["فحملني", "أبي", "إلى", "المسرح"]
     assert complete_names(tokens, ["B-PERS", "I-PERS", "O", "O"]) == ["B-PERS", "I-PERS", "O", "O"]
+
+
+def test_marks_a_lone_regnal_number_and_the_preposition_on_are_not_names() -> None:
+    tokens = ["وقال", "''", "إن", "الثاني", "حصل", "على", "الجائزة", "على", "جمعة"]
+    tags = ["O", "B-PERS", "O", "B-PERS", "O", "B-PERS", "O", "B-PERS", "I-PERS"]
+    # The name على جمعة (علي written with alif maqsura) keeps its tag
+    assert without_non_names(tokens, tags) == ["O"] * 7 + ["B-PERS", "I-PERS"]
+
+
+def test_a_preposition_or_a_mark_ending_a_person_is_not_spread_as_the_surname() -> None:
+    # The model ran the name on into the preposition after it (حصل محمد على جائزة)
+    sentences = [["حصل", "محمد", "على", "جائزة"], ["حصوله", "على", "بطاقة"]]
+    tags = [["O", "B-PERS", "I-PERS", "O"], ["O", "O", "O"]]
+    assert repeated_names(sentences, tags)[1] == ["O", "O", "O"]
+    # or into a closing quotation mark
+    sentences = [["وقال", "أحمد", "''", "إن"], ["وأضاف", "''"]]
+    tags = [["O", "B-PERS", "I-PERS", "O"], ["O", "O"]]
+    assert repeated_names(sentences, tags)[1] == ["O", "O"]
 
 
 def test_a_quoted_title_after_a_word_for_a_work_or_a_publication_is_a_name() -> None:
